@@ -1,0 +1,1 @@
+"""Cassettes: the model, its JSON codec, redaction and the on-disk store."""

@@ -1,0 +1,186 @@
+"""Settings and where they come from.
+
+Precedence, highest first: command-line option, ``rws_cassette`` marker,
+``rws_config`` fixture, ini file, built-in default. Every value is validated where it
+enters, and a bad one is a :class:`pytest.UsageError` that names the valid values.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cassette.model import TRANSPORTS, Transport
+
+
+class RecordMode(str, enum.Enum):
+    """When to replay and when to record (vcrpy's meanings)."""
+
+    NONE = "none"
+    ONCE = "once"
+    NEW_EPISODES = "new_episodes"
+    ALL = "all"
+    REWRITE = "rewrite"
+
+
+DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How fast replayed events are sent: ``factor`` None sends at once."""
+
+    factor: float | None = None
+
+    def __str__(self) -> str:
+        if self.factor is None:
+            return "instant"
+        return "recorded" if self.factor == 1.0 else f"{self.factor:g}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one test's cassette."""
+
+    record_mode: RecordMode = RecordMode.NONE
+    upstream: str = DEFAULT_UPSTREAM
+    timing: Timing = Timing()
+    cassette_dir: Path | None = None
+    cassette_name: str | None = None
+    ignore_fields: tuple[str, ...] = ()
+    filter_headers: tuple[str, ...] = ()
+    allow_playback_repeats: bool = False
+
+
+#: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
+SETTING_KEYS = (
+    "record_mode",
+    "upstream",
+    "timing",
+    "cassette_dir",
+    "ignore_fields",
+    "filter_headers",
+    "allow_playback_repeats",
+)
+
+
+def _usage(source: str, message: str) -> pytest.UsageError:
+    return pytest.UsageError(f"pytest-responses-ws: {source}: {message}")
+
+
+def parse_record_mode(value: Any, source: str) -> RecordMode:
+    try:
+        return RecordMode(value.value if isinstance(value, RecordMode) else str(value).strip())
+    except ValueError:
+        valid = ", ".join(mode.value for mode in RecordMode)
+        raise _usage(source, f"unknown record mode {value!r}; expected one of {valid}") from None
+
+
+def parse_timing(value: Any, source: str) -> Timing:
+    if isinstance(value, Timing):
+        return value
+    text = str(value).strip().lower()
+    if text == "instant":
+        return Timing(None)
+    if text == "recorded":
+        return Timing(1.0)
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = math.nan
+    if not math.isfinite(factor) or factor <= 0:
+        raise _usage(
+            source, f"unknown timing {value!r}; expected instant, recorded or a positive factor such as 0.5"
+        )
+    return Timing(factor)
+
+
+def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
+    names = value.split(",") if isinstance(value, str) else list(value)
+    result: list[Transport] = []
+    for raw in names:
+        name = str(raw).strip()
+        if not name:
+            continue
+        if name not in TRANSPORTS:
+            raise _usage(source, f"unknown transport {name!r}; expected {' or '.join(TRANSPORTS)}")
+        if name not in result:
+            result.append(name)  # type: ignore[arg-type]
+    if not result:
+        raise _usage(source, f"no transport given; expected a comma-separated subset of {','.join(TRANSPORTS)}")
+    return tuple(result)
+
+
+def parse_upstream(value: Any, source: str) -> str:
+    text = str(value).strip().rstrip("/")
+    if not text.startswith(("http://", "https://", "ws://", "wss://")):
+        raise _usage(source, f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}")
+    return text
+
+
+def _string_tuple(value: Any, source: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise _usage(source, f"{key} must be a list of strings, got {value!r}")
+
+
+def _parse(key: str, value: Any, source: str) -> Any:
+    if key == "record_mode":
+        return parse_record_mode(value, source)
+    if key == "upstream":
+        return parse_upstream(value, source)
+    if key == "timing":
+        return parse_timing(value, source)
+    if key == "cassette_dir":
+        return Path(value)
+    if key in ("ignore_fields", "filter_headers"):
+        return _string_tuple(value, source, key)
+    if key == "allow_playback_repeats":
+        if not isinstance(value, bool):
+            raise _usage(source, f"allow_playback_repeats must be True or False, got {value!r}")
+        return value
+    raise AssertionError(key)
+
+
+def check_keys(options: Mapping[str, Any], source: str, extra: Sequence[str] = ()) -> None:
+    """Reject keys this plugin does not know, listing the ones it does."""
+    known = (*SETTING_KEYS, *extra)
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        raise _usage(source, f"unknown option(s) {', '.join(map(repr, unknown))}; valid: {', '.join(known)}")
+
+
+def resolve_settings(
+    *,
+    cli: Mapping[str, Any],
+    marker: Mapping[str, Any],
+    fixture: Mapping[str, Any],
+    ini: Mapping[str, Any],
+    marker_source: str = "@pytest.mark.rws_cassette",
+) -> Settings:
+    """Merge the sources by precedence; ``None`` in ``cli``/``ini`` means "not given"."""
+    check_keys(marker, marker_source, extra=("name",))
+    check_keys(fixture, "rws_config fixture")
+    resolved: dict[str, Any] = {}
+    layers = (
+        (ini, "ini option"),
+        (fixture, "rws_config fixture"),
+        (marker, marker_source),
+        (cli, "command line"),
+    )
+    for layer, source in layers:
+        for key, value in layer.items():
+            if key in SETTING_KEYS and value is not None:
+                resolved[key] = _parse(key, value, f"{source} {key}")
+    name = marker.get("name")
+    if name is not None and not isinstance(name, str):
+        raise _usage(marker_source, f"name must be a string, got {name!r}")
+    return Settings(cassette_name=name, **resolved)

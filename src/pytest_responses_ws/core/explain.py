@@ -1,0 +1,132 @@
+"""Explaining a cassette miss: the request, the nearest recorded turns, and why each differs.
+
+Requests are compared in their normalized, effective form (the whole conversation, with
+``previous_response_id`` expanded), so the diff shows what matching actually saw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .match import MatchResult, TurnIndex
+from .normalize import normalize_params
+
+_ABSENT = object()
+#: How many recorded turns a miss report shows, and how many differences per turn.
+NEAREST_TURNS = 3
+DIFFS_PER_TURN = 6
+_VALUE_WIDTH = 100
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One place where the recorded request and the sent one disagree."""
+
+    pointer: str
+    recorded: Any
+    sent: Any
+
+    def describe(self) -> str:
+        if self.recorded is _ABSENT:
+            return f"{self.pointer or '/'}: not recorded, sent {_show(self.sent)}"
+        if self.sent is _ABSENT:
+            return f"{self.pointer or '/'}: recorded {_show(self.recorded)}, not sent"
+        return f"{self.pointer or '/'}: recorded {_show(self.recorded)}, sent {_show(self.sent)}"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 1] + "…"
+
+
+def _token(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def diff(recorded: Any, sent: Any, pointer: str = "") -> list[Difference]:
+    """Leaf-level differences between two JSON values, as JSON pointers."""
+    if isinstance(recorded, Mapping) and isinstance(sent, Mapping):
+        out: list[Difference] = []
+        for key in [*recorded.keys(), *(k for k in sent if k not in recorded)]:
+            out.extend(
+                diff(recorded.get(key, _ABSENT), sent.get(key, _ABSENT), f"{pointer}/{_token(str(key))}")
+            )
+        return out
+    if isinstance(recorded, list) and isinstance(sent, list):
+        out = []
+        for i in range(max(len(recorded), len(sent))):
+            left = recorded[i] if i < len(recorded) else _ABSENT
+            right = sent[i] if i < len(sent) else _ABSENT
+            out.extend(diff(left, right, f"{pointer}/{i}"))
+        return out
+    if recorded is _ABSENT and sent is _ABSENT:
+        return []
+    return [] if recorded == sent else [Difference(pointer, recorded, sent)]
+
+
+def effective_view(index: TurnIndex, request: Mapping[str, Any]) -> dict[str, Any]:
+    """The request as matching sees it: parameters plus the whole conversation."""
+    view = normalize_params(request, index.ignore)
+    items = index.effective_input(request)
+    if items is None:
+        view["previous_response_id"] = request.get("previous_response_id")
+        items = index.effective_input({"input": request.get("input")}) or []
+    view["input"] = items
+    return view
+
+
+def nearest_turns(index: TurnIndex, request: Mapping[str, Any]) -> list[tuple[int, list[Difference]]]:
+    """Recorded turns ordered by how few differences they have with ``request``."""
+    sent = effective_view(index, request)
+    scored = [
+        (position, diff(effective_view(index, turn.request), sent)) for position, turn in enumerate(index.turns)
+    ]
+    scored.sort(key=lambda pair: (len(pair[1]), pair[0]))
+    return scored[:NEAREST_TURNS]
+
+
+def explain_miss(
+    index: TurnIndex,
+    request: Mapping[str, Any],
+    result: MatchResult,
+    *,
+    where: str,
+    cassette: str,
+    record_hint: str,
+) -> str:
+    """The full miss report shown in the test failure."""
+    lines = [
+        f"{where} matched no recorded turn in {cassette}",
+        f"why: {result.reason}",
+        "",
+        "request sent (as received, transport fields included):",
+        *("    " + line for line in _request_lines(request)),
+    ]
+    if result.exhausted:
+        played = ", ".join(f"turn {i}" for i in result.exhausted)
+        lines += ["", f"it is the same request as {played}, already answered in this test"]
+    if not index.turns:
+        lines += ["", "the cassette has no turns"]
+    else:
+        lines += ["", "nearest recorded turns (compared in effective, normalized form):"]
+        for position, differences in nearest_turns(index, request):
+            turn = index.turns[position]
+            lane = f", lane {turn.lane}" if turn.lane else ""
+            count = len(differences)
+            label = "identical" if count == 0 else f"{count} difference{'s' if count != 1 else ''}"
+            lines.append(f"  turn {position} ({turn.transport}, connection {turn.connection}{lane}): {label}")
+            lines += [f"    {d.describe()}" for d in differences[:DIFFS_PER_TURN]]
+            if count > DIFFS_PER_TURN:
+                lines.append(f"    … and {count - DIFFS_PER_TURN} more")
+    lines += ["", record_hint]
+    return "\n".join(lines)
+
+
+def _request_lines(request: Mapping[str, Any], limit: int = 40) -> list[str]:
+    text = json.dumps(request, ensure_ascii=False, indent=2).splitlines()
+    if len(text) > limit:
+        return [*text[:limit], f"… ({len(text) - limit} more lines)"]
+    return text

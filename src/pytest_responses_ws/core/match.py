@@ -1,0 +1,215 @@
+"""Matching requests to recorded turns on their effective context.
+
+A turn's key is two digests: one of its parameters (model, tools, instructions, ...)
+and one folded over its effective input items, where a ``previous_response_id`` stands
+for the parent's effective input followed by the parent's output. Folding is
+incremental: a chained request costs only its new items, and an HTTP client that
+resends the whole history lands on the same key as a WebSocket client that chained ids.
+Lookup is a dict access. On a miss, :func:`explain_miss` ranks the recorded turns by
+how much they differ and shows where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cassette.model import Turn
+from .normalize import canonical_json, normalize_input, normalize_params, response_output
+from .synthesize import response_from_events
+
+_ROOT = b"rws-context-v1"
+
+
+def _fold(state: bytes, items: Iterable[Any]) -> bytes:
+    for item in items:
+        state = hashlib.blake2b(state + canonical_json(item).encode("utf-8"), digest_size=16).digest()
+    return state
+
+
+def _params_digest(params: Mapping[str, Any]) -> bytes:
+    return hashlib.blake2b(canonical_json(params).encode("utf-8"), digest_size=16).digest()
+
+
+def turn_response(turn: Turn) -> dict[str, Any] | None:
+    """The final response object a turn produced (from its body or terminal event)."""
+    if turn.body is not None and "output" in turn.body:
+        return turn.body
+    return response_from_events([event.data for event in turn.events])
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """What a request is matched on."""
+
+    params: bytes
+    context: bytes
+
+
+@dataclass
+class MatchResult:
+    """The outcome of a lookup: ``turn`` is set on a hit, else ``reason`` says why not."""
+
+    key: RequestKey | None
+    turn: int | None = None
+    reason: str = ""
+    #: Recorded turns with the same key that were already played (when that caused the miss).
+    exhausted: tuple[int, ...] = ()
+
+    @property
+    def hit(self) -> bool:
+        return self.turn is not None
+
+
+@dataclass
+class TurnIndex:
+    """Recorded turns indexed by :class:`RequestKey`, with per-turn play counts."""
+
+    ignore: tuple[str, ...] = ()
+    allow_repeats: bool = False
+    turns: list[Turn] = field(default_factory=list)
+    #: The key of each turn, by position (content digests: comparable across indexes)
+    keys: list[RequestKey] = field(default_factory=list)
+    _by_key: dict[RequestKey, list[int]] = field(default_factory=dict)
+    #: response id -> context digest after the response's output (what a child chains from)
+    _after: dict[str, bytes] = field(default_factory=dict)
+    #: response id -> index of the turn that created it
+    _creator: dict[str, int] = field(default_factory=dict)
+    _played: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, turns: Iterable[Turn], ignore: Sequence[str] = (), allow_repeats: bool = False) -> TurnIndex:
+        index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats)
+        for turn in turns:
+            index.add(turn)
+        return index
+
+    # -- keys -------------------------------------------------------------
+
+    def key_for(self, request: Mapping[str, Any]) -> RequestKey | str:
+        """The request's key, or a reason it cannot have one (an unknown parent id)."""
+        parent = request.get("previous_response_id")
+        if parent is None:
+            state = _ROOT
+        elif parent in self._after:
+            state = self._after[parent]
+        else:
+            return (
+                f"previous_response_id {parent!r} is not a response recorded in this cassette, "
+                "so the conversation it continues is unknown"
+            )
+        context = _fold(state, normalize_input(request.get("input")))
+        return RequestKey(_params_digest(normalize_params(request, self.ignore)), context)
+
+    def add(self, turn: Turn) -> int:
+        """Index a turn (recorded earlier or just now) and return its position."""
+        position = len(self.turns)
+        self.turns.append(turn)
+        key = self.key_for(turn.request)
+        if isinstance(key, str):
+            # A parent outside the cassette (a stored response made before recording):
+            # chain from a digest of the id so children of this turn still match.
+            parent = str(turn.request.get("previous_response_id"))
+            state = _fold(_ROOT, [{"previous_response_id": parent}])
+            context = _fold(state, normalize_input(turn.request.get("input")))
+            key = RequestKey(_params_digest(normalize_params(turn.request, self.ignore)), context)
+        self.keys.append(key)
+        self._by_key.setdefault(key, []).append(position)
+        response = turn_response(turn)
+        response_id = turn.response_id
+        if response_id is not None:
+            self._after[response_id] = _fold(key.context, response_output(response))
+            self._creator[response_id] = position
+        return position
+
+    # -- lookup -----------------------------------------------------------
+
+    def lookup(self, request: Mapping[str, Any]) -> MatchResult:
+        """Find the first not-yet-played turn recorded for ``request`` and mark it played."""
+        key = self.key_for(request)
+        if isinstance(key, str):
+            return MatchResult(None, reason=key)
+        candidates = self._by_key.get(key)
+        if not candidates:
+            return MatchResult(key, reason="no recorded turn has this request")
+        for position in candidates:
+            if self._played.get(position, 0) == 0:
+                self._played[position] = 1
+                return MatchResult(key, position)
+        if self.allow_repeats:
+            last = candidates[-1]
+            self._played[last] += 1
+            return MatchResult(key, last)
+        return MatchResult(
+            key,
+            reason="every recorded turn with this request was already played once "
+            "(a recorded turn answers once; set allow_playback_repeats=True to reuse them)",
+            exhausted=tuple(candidates),
+        )
+
+    def knows_response(self, response_id: str) -> bool:
+        return response_id in self._after
+
+    def mark_played(self, position: int) -> None:
+        self._played[position] = self._played.get(position, 0) + 1
+
+    def played_count(self, position: int) -> int:
+        return self._played.get(position, 0)
+
+    def unplayed(self) -> list[int]:
+        return [i for i in range(len(self.turns)) if self._played.get(i, 0) == 0]
+
+    # -- expansion (misses and upstream rewrites only) ----------------------
+
+    def effective_input(self, request: Mapping[str, Any]) -> list[Any] | None:
+        """The full conversation a request stands for, or None if its parent is unknown.
+
+        Costs a walk up the chain: used to explain misses and to rewrite a chained
+        request for an upstream that never saw its parent, not on the hot path.
+        """
+        items = normalize_input(request.get("input"))
+        parent = request.get("previous_response_id")
+        seen: set[str] = set()
+        while parent is not None:
+            if parent in seen or parent not in self._creator:
+                return None
+            seen.add(parent)
+            turn = self.turns[self._creator[parent]]
+            items = [
+                *normalize_input(turn.request.get("input")),
+                *response_output(turn_response(turn)),
+                *items,
+            ]
+            parent = turn.request.get("previous_response_id")
+        return items
+
+    def raw_effective_input(self, request: Mapping[str, Any]) -> list[Any] | None:
+        """Like :meth:`effective_input`, but with items as recorded (for sending upstream)."""
+        value = request.get("input")
+        items: list[Any] = [value] if isinstance(value, str) else list(value or [])
+        parent = request.get("previous_response_id")
+        seen: set[str] = set()
+        while parent is not None:
+            if parent in seen or parent not in self._creator:
+                return None
+            seen.add(parent)
+            turn = self.turns[self._creator[parent]]
+            parent_input = turn.request.get("input")
+            response = turn_response(turn) or {}
+            output = response.get("output") or []
+            items = [
+                *([parent_input] if isinstance(parent_input, str) else list(parent_input or [])),
+                *[_strip_output_item(item) for item in output],
+                *items,
+            ]
+            parent = turn.request.get("previous_response_id")
+        return items
+
+
+def _strip_output_item(item: Any) -> Any:
+    # Output items go back upstream as input items; ``status`` is not accepted on all of them.
+    if isinstance(item, dict):
+        return {k: v for k, v in item.items() if k != "status" and v is not None}
+    return item

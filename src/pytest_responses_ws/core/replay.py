@@ -1,0 +1,98 @@
+"""What replay sends for a matched turn, and when (sans I/O).
+
+Frames are encoded once per turn and reused, so the per-turn cost on the server is a
+lookup plus the sends. A turn recorded without a stream (a JSON body) is turned into
+the event sequence the service would have streamed; a recorded HTTP error becomes the
+WebSocket ``error`` event carrying the same status and error object.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..cassette.model import Turn
+from .synthesize import synthesize_events
+
+#: Error code of the ``error`` event sent for a request no recorded turn answers.
+MISS_ERROR_CODE = "rws_cassette_miss"
+
+
+def compact(data: Any) -> str:
+    """JSON the way the service writes it on the wire: no spaces."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def turn_events(turn: Turn) -> list[dict[str, Any]]:
+    """The server events of a turn, whatever form it was recorded in."""
+    if turn.events:
+        return [event.data for event in turn.events]
+    if turn.body is not None and "output" in turn.body:
+        return synthesize_events(turn.body)
+    if turn.body is not None and isinstance(turn.body.get("error"), Mapping):
+        return [{"type": "error", "status": turn.status, "error": dict(turn.body["error"])}]
+    return []
+
+
+def turn_offsets_ms(turn: Turn) -> list[float]:
+    """Recorded offsets of :func:`turn_events`; synthesized events all come at 0."""
+    if turn.events:
+        return [event.offset_ms for event in turn.events]
+    return [0.0] * len(turn_events(turn))
+
+
+def retag_lane(events: Sequence[Mapping[str, Any]], lane: str | None) -> list[dict[str, Any]]:
+    """Events as they appear on ``lane``: named lanes echo ``stream_id``, the default omits it."""
+    out = []
+    for event in events:
+        copy = {k: v for k, v in event.items() if k != "stream_id"}
+        if lane is not None:
+            copy["stream_id"] = lane
+        out.append(copy)
+    return out
+
+
+@dataclass(frozen=True)
+class Playback:
+    """The WebSocket frames of one turn with their send offsets in seconds."""
+
+    frames: tuple[str, ...]
+    offsets_s: tuple[float, ...]
+
+    @classmethod
+    def for_websocket(cls, turn: Turn, lane: str | None) -> Playback:
+        events = turn_events(turn)
+        if lane != turn.lane or any("stream_id" in e for e in events) != (lane is not None):
+            events = retag_lane(events, lane)
+        return cls(
+            tuple(compact(event) for event in events),
+            tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
+        )
+
+    def schedule(self, factor: float | None) -> list[float] | None:
+        """Send times after the request, or None to send everything at once."""
+        if factor is None:
+            return None
+        return [offset * factor for offset in self.offsets_s]
+
+
+def error_event(
+    code: str,
+    message: str,
+    *,
+    status: int = 400,
+    lane: str | None = None,
+    error_type: str = "invalid_request_error",
+    param: str | None = None,
+) -> dict[str, Any]:
+    """A WebSocket-mode ``error`` event in the service's wrapped shape."""
+    event: dict[str, Any] = {
+        "type": "error",
+        "status": status,
+        "error": {"type": error_type, "code": code, "message": message, "param": param},
+    }
+    if lane is not None:
+        event["stream_id"] = lane
+    return event

@@ -1,0 +1,72 @@
+"""Exceptions raised by pytest-responses-ws.
+
+Every message says what happened, where (file, turn, JSON pointer) and how to fix it.
+Failures that belong to the test under check (a cassette miss, a missing cassette)
+subclass ``AssertionError`` so pytest reports them as test failures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RwsError(Exception):
+    """Base class of every error this plugin raises."""
+
+
+class ServerStartError(RwsError):
+    """The loopback server could not start."""
+
+
+class CassetteError(RwsError):
+    """A cassette is missing, unreadable or malformed."""
+
+
+class CassetteNotFoundError(CassetteError, AssertionError):
+    """Replay was asked for, but the cassette file does not exist."""
+
+    def __init__(self, path: Path, record_command: str) -> None:
+        self.path = path
+        self.record_command = record_command
+        super().__init__(
+            f"no cassette at {path}\n"
+            "The test made a Responses API request while replaying (record mode 'none'), "
+            "and nothing is recorded for it yet.\n"
+            f"Record it once against the real API with:\n    {record_command}"
+        )
+
+
+class CassetteFormatError(CassetteError):
+    """A cassette file exists but cannot be used as it is."""
+
+    def __init__(self, path: Path | str, pointer: str, problem: str) -> None:
+        self.path = path
+        self.pointer = pointer
+        self.problem = problem
+        where = f"{path} at {pointer or '/'}"
+        super().__init__(
+            f"corrupt cassette {where}: {problem}\n"
+            "Fix the file by hand, or delete it and record it again with --rws-record-mode=once."
+        )
+
+
+class CassetteMissError(RwsError, AssertionError):
+    """A request matched no recorded turn. The message is the full miss report."""
+
+
+class RecordingError(RwsError, AssertionError):
+    """Recording through the upstream failed; nothing was written."""
+
+
+class MultipleFailures(RwsError, AssertionError):
+    """Several problems in one test, reported together in the order they happened."""
+
+    def __init__(self, failures: list[RwsError]) -> None:
+        self.failures = failures
+        parts = [f"[{i}] {type(f).__name__}: {f}" for i, f in enumerate(failures, 1)]
+        super().__init__(f"{len(failures)} problems with Responses API traffic in this test:\n\n" + "\n\n".join(parts))
+
+
+def combine_failures(failures: list[RwsError]) -> RwsError:
+    """One exception standing for ``failures`` (which must not be empty)."""
+    return failures[0] if len(failures) == 1 else MultipleFailures(failures)

@@ -1,0 +1,83 @@
+"""The ``rws`` fixture's value: what a test needs to reach and inspect the loopback server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cassette.model import Transport
+from .config import RecordMode, Settings
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI, OpenAI
+
+    from .server.mount import Mount
+
+#: The API key clients get while replaying: recognizable, and useless anywhere else.
+PLACEHOLDER_API_KEY = "sk-rws-replay-placeholder"
+
+
+class RwsHandle:
+    """Per-test handle on the loopback Responses server.
+
+    Attributes:
+        transport: ``"http"`` or ``"ws"``, the transport this run of the test uses.
+        base_url: HTTP base URL (``.../v1``) of this test's mount; also in ``OPENAI_BASE_URL``.
+        websocket_base_url: the same as ``ws://``; also in ``OPENAI_WEBSOCKET_BASE_URL``.
+        cassette_path: where this test's cassette is read from and written to.
+        settings: the resolved settings (record mode, timing, upstream, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        base_url: str,
+        websocket_base_url: str,
+        mount: Mount,
+    ) -> None:
+        self.transport: Transport = transport
+        self.base_url = base_url
+        self.websocket_base_url = websocket_base_url
+        self._mount = mount
+
+    @property
+    def settings(self) -> Settings:
+        return self._mount.settings
+
+    @property
+    def cassette_path(self) -> Path:
+        return self._mount.path
+
+    @property
+    def record_mode(self) -> RecordMode:
+        return self._mount.settings.record_mode
+
+    @property
+    def recording(self) -> bool:
+        """True when requests the cassette cannot answer go to the upstream."""
+        return self._mount.records
+
+    def _client_kwargs(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"base_url": self.base_url, "websocket_base_url": self.websocket_base_url}
+        if not self.recording:
+            # A miss is a 400 or an error event; retries would only hide it behind delays.
+            kwargs["api_key"] = PLACEHOLDER_API_KEY
+            kwargs["max_retries"] = 0
+        kwargs.update(overrides)
+        return kwargs
+
+    def openai_client(self, **kwargs: Any) -> OpenAI:
+        """An ``openai.OpenAI`` pointed at this test's mount (keyword arguments override)."""
+        from openai import OpenAI
+
+        return OpenAI(**self._client_kwargs(kwargs))
+
+    def async_openai_client(self, **kwargs: Any) -> AsyncOpenAI:
+        """An ``openai.AsyncOpenAI`` pointed at this test's mount (keyword arguments override)."""
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(**self._client_kwargs(kwargs))
+
+    def __repr__(self) -> str:
+        return f"<RwsHandle {self.transport} {self.record_mode.value} {self.cassette_path}>"

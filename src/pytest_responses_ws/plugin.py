@@ -1,0 +1,182 @@
+"""pytest hooks and fixtures of pytest-responses-ws (entry point ``responses_ws``).
+
+Each hook and fixture is a few lines delegating to :class:`~.session.RwsSession`,
+the mount and the pure core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from .cassette.model import TRANSPORTS, Transport
+from .errors import CassetteError, RwsError, combine_failures
+from .handle import PLACEHOLDER_API_KEY, RwsHandle
+from .server.app import LoopbackServer
+from .server.mount import Mount
+from .session import TRANSPORT_PARAM, RwsSession
+
+SESSION_KEY = pytest.StashKey[RwsSession]()
+MOUNT_KEY = pytest.StashKey[Mount]()
+#: Failures already raised in the call phase, so teardown does not report them twice.
+REPORTED_KEY = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("responses-ws", "pytest-responses-ws: record and replay Responses API sessions")
+
+    def option(flag: str, dest: str, help: str, metavar: str) -> None:
+        group.addoption(flag, dest=dest, default=None, metavar=metavar, help=help)
+        parser.addini(dest, help=f"{help} (ini twin of {flag})", default=None)
+
+    option(
+        "--rws-record-mode",
+        "rws_record_mode",
+        "none (replay only, default), once, new_episodes, all or rewrite",
+        "MODE",
+    )
+    option("--rws-upstream", "rws_upstream", "API base URL recorded from (default https://api.openai.com/v1)", "URL")
+    option("--rws-transports", "rws_transports", "comma-separated transports to run tests over (default http,ws)", "LIST")
+    option("--rws-timing", "rws_timing", "replay pacing: instant (default), recorded, or a factor such as 0.5", "TIMING")
+    option("--rws-cassette-dir", "rws_cassette_dir", "cassette folder (default: cassettes/ next to each test file)", "DIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "rws_cassette(name=None, **options): name this test's cassette and override settings "
+        "(record_mode, timing, upstream, ignore_fields, filter_headers, allow_playback_repeats)",
+    )
+    config.addinivalue_line("markers", "rws_transports(*names): run this test over only these transports (http, ws)")
+    config.stash[SESSION_KEY] = RwsSession(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if TRANSPORT_PARAM not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash[SESSION_KEY]
+    marker = metafunc.definition.get_closest_marker("rws_transports")
+    selected = session.transports_for(marker.args if marker else None)
+    wanted = [name for name in (marker.args if marker else TRANSPORTS) if name in TRANSPORTS]
+    params = [
+        name
+        if name in selected
+        else pytest.param(name, marks=pytest.mark.skip(reason=f"transport {name!r} not enabled by --rws-transports"))
+        for name in wanted
+    ]
+    metafunc.parametrize(TRANSPORT_PARAM, params, ids=list(wanted), indirect=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # Misses are known when the test body returns: fail the test itself, not its teardown,
+    # and whatever the client did with the error event it was sent.
+    __tracebackhide__ = True
+    try:
+        result = yield
+    except (Exception, pytest.fail.Exception) as exc:
+        failures = _new_failures(item)
+        if failures:
+            raise combine_failures(failures) from exc
+        raise
+    failures = _new_failures(item)
+    if failures:
+        raise combine_failures(failures)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    excinfo = call.excinfo
+    if report.failed and excinfo is not None and isinstance(excinfo.value, RwsError):
+        # Our messages are written for people: show them without the plugin's frames.
+        text = str(excinfo.value)
+        cause = excinfo.value.__cause__
+        if cause is not None:
+            text += f"\n\nthe client saw: {type(cause).__name__}: {cause}"
+        report.longrepr = text
+    return report
+
+
+def _new_failures(item: pytest.Item) -> list[RwsError]:
+    mount = item.stash.get(MOUNT_KEY, None)
+    if mount is None:
+        return []
+    with mount.lock:
+        failures = list(mount.failures)
+    already = item.stash.get(REPORTED_KEY, 0)
+    item.stash[REPORTED_KEY] = len(failures)
+    return failures[already:]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def rws_server(pytestconfig: pytest.Config) -> LoopbackServer:
+    """The session's loopback Responses server (one per xdist worker, started on first use)."""
+    return pytestconfig.stash[SESSION_KEY].server
+
+
+@pytest.fixture(scope="module")
+def rws_config() -> dict[str, Any]:
+    """Override to configure cassettes for a module or package (like ``vcr_config``).
+
+    Keys: ``record_mode``, ``upstream``, ``timing``, ``cassette_dir``, ``ignore_fields``,
+    ``filter_headers``, ``allow_playback_repeats``. Command line and marker win over it.
+    """
+    return {}
+
+
+@pytest.fixture
+def rws_transport(request: pytest.FixtureRequest) -> Transport:
+    """``"http"`` or ``"ws"``: the transport this run of the test uses."""
+    param = getattr(request, "param", None)
+    if param is not None:
+        return param  # type: ignore[no-any-return]
+    return request.config.stash[SESSION_KEY].transports[0]
+
+
+@pytest.fixture
+def rws(
+    request: pytest.FixtureRequest,
+    rws_transport: Transport,
+    rws_config: dict[str, Any],
+    rws_server: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Generator[RwsHandle, None, None]:
+    """This test's handle on the loopback server; clients in the test are pointed at it."""
+    item = request.node
+    session = request.config.stash[SESSION_KEY]
+    settings = session.settings_for(item, rws_config)
+    try:
+        mount = session.open_mount(item, settings)
+    except CassetteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    rws_server.add(mount)
+    item.stash[MOUNT_KEY] = mount
+    handle = RwsHandle(
+        transport=rws_transport,
+        base_url=rws_server.base_url(mount),
+        websocket_base_url=rws_server.websocket_base_url(mount),
+        mount=mount,
+    )
+    monkeypatch.setenv("OPENAI_BASE_URL", handle.base_url)
+    monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
+    if not mount.records:
+        monkeypatch.setenv("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
+    yield handle
+    failures = rws_server.remove(mount)
+    late = failures[item.stash.get(REPORTED_KEY, 0) :]
+    if late:
+        item.stash[REPORTED_KEY] = len(failures)
+        pytest.fail(str(combine_failures(late)), pytrace=False)

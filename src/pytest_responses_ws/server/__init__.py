@@ -1,0 +1,1 @@
+"""The loopback server: ASGI app, uvicorn runner, mounts, upstream proxy."""

@@ -1,0 +1,139 @@
+"""The loopback Responses server: a plain ASGI app routing each test's mount.
+
+URLs look like ``http://127.0.0.1:PORT/rws/<mount>/v1/responses``; the same path
+serves the WebSocket upgrade (WebSocket mode) and, for HTTP, ``POST`` with SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+from typing import Any
+
+from .mount import Mount
+from .runner import LoopbackRunner, Receive, Scope, Send
+from .websocket import WebSocketSession
+
+MOUNT_PREFIX = "/rws/"
+#: How long the end of a recording test waits for its connections to finish closing.
+CLOSE_WAIT_S = 2.0
+
+
+class LoopbackApp:
+    """Routes requests to the mount named in their path."""
+
+    def __init__(self) -> None:
+        self.mounts: dict[str, Mount] = {}
+
+    def resolve(self, path: str) -> tuple[Mount | None, str, str]:
+        """(mount, mount id, path below the mount) for a request path."""
+        if not path.startswith(MOUNT_PREFIX):
+            return None, "", path
+        mount_id, _, rest = path[len(MOUNT_PREFIX) :].partition("/")
+        return self.mounts.get(mount_id), mount_id, "/" + rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("websocket", "http"):
+            return
+        mount, mount_id, rest = self.resolve(scope.get("path", ""))
+        if mount is None or not rest.rstrip("/").endswith("/responses"):
+            await _not_found(scope, receive, send, mount_id, rest)
+            return
+        if kind == "websocket":
+            await WebSocketSession(mount, scope, receive, send).run()
+        else:
+            await _json_response(
+                send,
+                501,
+                _error_body(
+                    "rws_transport_unavailable",
+                    "HTTP replay is not available in this version of pytest-responses-ws; use WebSocket mode",
+                ),
+            )
+
+
+def _error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send, mount_id: str, rest: str) -> None:
+    if mount_id:
+        message = (
+            f"no running test owns mount {mount_id!r}: the client was probably created by a test that has "
+            "finished. Create clients inside the test (or from the rws fixture)."
+        )
+    else:
+        message = f"unknown path {scope.get('path')!r}; point clients at rws.base_url"
+    if scope["type"] == "websocket":
+        await receive()
+        payload = json.dumps(_error_body("rws_unknown_mount", message)).encode()
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 404,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": payload})
+        return
+    await _json_response(send, 404, _error_body("rws_unknown_mount", message))
+
+
+class LoopbackServer:
+    """The session's loopback server: the app, its uvicorn thread, and mount bookkeeping."""
+
+    def __init__(self) -> None:
+        self.app = LoopbackApp()
+        self.runner = LoopbackRunner(self.app, name="rws-loopback")
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def start(self) -> LoopbackServer:
+        self.runner.start()
+        return self
+
+    def stop(self) -> None:
+        self.runner.stop()
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.runner.host}:{self.runner.port}"
+
+    def new_mount_id(self) -> str:
+        with self._lock:
+            return f"t{next(self._ids)}"
+
+    def add(self, mount: Mount) -> None:
+        self.app.mounts[mount.id] = mount
+
+    def base_url(self, mount: Mount) -> str:
+        return f"{self.origin}{MOUNT_PREFIX}{mount.id}/v1"
+
+    def websocket_base_url(self, mount: Mount) -> str:
+        return "ws" + self.base_url(mount)[len("http") :]
+
+    def remove(self, mount: Mount) -> list[Any]:
+        """End a test's mount: let its connections close, write its cassette, return its failures."""
+        if mount.records:
+            # Close codes are part of the recording: give clients a moment to finish closing.
+            mount.wait_idle(CLOSE_WAIT_S)
+        failures = mount.finish()
+        for closer in mount.take_closers():
+            self.runner.call_soon(lambda closer=closer: asyncio.ensure_future(closer()))
+        self.app.mounts.pop(mount.id, None)
+        return failures

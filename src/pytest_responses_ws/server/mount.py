@@ -1,0 +1,237 @@
+"""A mount: one test's slice of the loopback server.
+
+Each test gets its own path prefix, so tests never see each other's cassettes. The
+mount holds what the server needs while the test runs (the replay index, the recorder,
+the failures to report) and writes the cassette when the test ends. It is touched
+from the server's event loop and, at the start and end of the test, from the test's
+thread: shared state is guarded by a lock, and the end of the test waits (bounded)
+for open connections to finish closing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..cassette.model import Cassette, RecordedWith, Transport, Turn
+from ..cassette.redact import Redactor
+from ..cassette.store import write_cassette_atomically
+from ..config import RecordMode, Settings
+from ..core.explain import explain_miss
+from ..core.match import MatchResult, TurnIndex
+from ..core.record import SessionRecorder
+from ..core.replay import Playback
+from ..errors import CassetteMissError, CassetteNotFoundError, RecordingError, RwsError
+
+Clock = Callable[[], int]
+
+
+class Mount:
+    """Runtime state of one test on the loopback server."""
+
+    def __init__(
+        self,
+        mount_id: str,
+        settings: Settings,
+        path: Path,
+        existing: Cassette | None,
+        *,
+        record_command: str,
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        self.id = mount_id
+        self.settings = settings
+        self.path = path
+        self.existing = existing
+        self.record_command = record_command
+        self.clock = clock
+        mode = settings.record_mode
+        has_cassette = existing is not None
+        #: Whether requests are answered from the cassette first.
+        self.replays = mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (mode is RecordMode.ONCE and has_cassette)
+        #: Whether requests the cassette cannot answer go to the upstream and are recorded.
+        self.records = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL, RecordMode.REWRITE) or (
+            mode is RecordMode.ONCE and not has_cassette
+        )
+        replay_turns = existing.turns if (existing is not None and self.replays) else ()
+        self.index = TurnIndex.build(replay_turns, settings.ignore_fields, settings.allow_playback_repeats)
+        self.recorder = (
+            SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
+        )
+        self.lock = threading.Lock()
+        self.failures: list[RwsError] = []
+        self.requests = 0
+        self._playbacks: dict[tuple[int, str | None], Playback] = {}
+        self._open_connections = 0
+        self._idle = threading.Condition(self.lock)
+        self._closers: list[Callable[[], Any]] = []
+        self.finished = False
+
+    @property
+    def missing_cassette(self) -> bool:
+        """Replay only, and there is nothing to replay from."""
+        return self.existing is None and not self.records
+
+    # -- called from the server loop ------------------------------------------
+
+    def open_connection(
+        self, transport: Transport, headers: dict[str, str], at_ns: int, handshake_ns: int | None = None
+    ) -> int:
+        with self.lock:
+            self._open_connections += 1
+        if self.recorder is not None:
+            return self.recorder.open_connection(transport, headers, at_ns, handshake_ns)
+        return 0
+
+    def close_connection(self, connection_id: int, code: int | None, reason: str, by: Any, at_ns: int) -> None:
+        if self.recorder is not None:
+            self.recorder.close_connection(connection_id, code, reason, by, at_ns)
+        with self.lock:
+            self._open_connections -= 1
+            self._idle.notify_all()
+
+    def add_closer(self, closer: Callable[[], Any]) -> None:
+        """Register how to close a live connection when the test ends."""
+        with self.lock:
+            self._closers.append(closer)
+
+    def remove_closer(self, closer: Callable[[], Any]) -> None:
+        with self.lock:
+            if closer in self._closers:
+                self._closers.remove(closer)
+
+    def lookup(self, request: dict[str, Any]) -> MatchResult:
+        with self.lock:
+            self.requests += 1
+            return self.index.lookup(request)
+
+    def playback(self, position: int, lane: str | None) -> Playback:
+        key = (position, lane)
+        playback = self._playbacks.get(key)
+        if playback is None:
+            playback = Playback.for_websocket(self.index.turns[position], lane)
+            self._playbacks[key] = playback
+        return playback
+
+    def on_recorded(self, turn: Turn) -> None:
+        """A recorded turn ended: later requests may chain from it (new_episodes)."""
+        if self.replays:
+            with self.lock:
+                # It was answered live, so it counts as played in this test.
+                self.index.mark_played(self.index.add(turn))
+
+    def miss(self, request: dict[str, Any], result: MatchResult, where: str) -> str:
+        """Record a miss; returns the short message for the client's error event."""
+        if self.missing_cassette:
+            error: RwsError = CassetteNotFoundError(self.path, self.record_command)
+            short = f"no cassette at {self.path}; record it with: {self.record_command}"
+        else:
+            with self.lock:
+                report = explain_miss(
+                    self.index,
+                    request,
+                    result,
+                    where=where,
+                    cassette=str(self.path),
+                    record_hint=self._record_hint(),
+                )
+            error = CassetteMissError(report)
+            short = f"pytest-responses-ws: {where} matched no recorded turn ({result.reason}); see the test report"
+        self.fail(error)
+        return short
+
+    def _record_hint(self) -> str:
+        return (
+            "to record the new turns and keep the others, run:\n"
+            f"    {self.record_command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
+        )
+
+    def fail(self, error: RwsError) -> None:
+        with self.lock:
+            # The same missing cassette is reported once, however many requests hit it.
+            if isinstance(error, CassetteNotFoundError) and any(
+                isinstance(f, CassetteNotFoundError) for f in self.failures
+            ):
+                return
+            self.failures.append(error)
+
+    # -- called from the test's thread ------------------------------------------
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until every connection of this test has closed, at most ``timeout_s``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._open_connections <= 0, timeout_s)
+
+    def take_closers(self) -> list[Callable[[], Any]]:
+        with self.lock:
+            closers, self._closers = self._closers, []
+            return closers
+
+    def finish(self) -> list[RwsError]:
+        """End the test: write what was recorded and return every failure to report."""
+        self.finished = True
+        if self.recorder is not None:
+            self._save_recording(self.recorder)
+        with self.lock:
+            return list(self.failures)
+
+    def _save_recording(self, recorder: SessionRecorder) -> None:
+        unfinished = recorder.unfinished()
+        if unfinished:
+            first = unfinished[0]
+            self.fail(
+                RecordingError(
+                    f"recording failed: the answer to a request on {first.transport} connection "
+                    f"{first.connection} never ended (the upstream closed or stopped mid-stream). "
+                    f"Nothing was written; {self.path} is unchanged."
+                )
+            )
+            return
+        if not recorder.turns:
+            return
+        turns = self._merged_turns(recorder.turns)
+        cassette = Cassette(
+            turns=tuple(turns),
+            recorded_with=RecordedWith(
+                plugin_version=__version__,
+                transport=recorder.turns[0].transport,
+                upstream_host=_host(self.settings.upstream),
+                user_agent=recorder.user_agent,
+            ),
+            recorded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            connections=recorder.connections(),
+        )
+        write_cassette_atomically(self.path, cassette)
+
+    def _merged_turns(self, recorded: list[Turn]) -> list[Turn]:
+        mode = self.settings.record_mode
+        old = list(self.existing.turns) if self.existing is not None else []
+        if mode is RecordMode.NEW_EPISODES:
+            return [*old, *recorded]
+        if mode is RecordMode.ALL and old:
+            # Re-recorded turns replace the ones they match; the rest are kept, new ones appended.
+            # Keys are content digests, so keys from two indexes compare.
+            ignore = self.settings.ignore_fields
+            old_positions: dict[Any, list[int]] = {}
+            for position, key in enumerate(TurnIndex.build(old, ignore).keys):
+                old_positions.setdefault(key, []).append(position)
+            replaced: dict[int, Turn] = {}
+            appended: list[Turn] = []
+            for turn, key in zip(recorded, TurnIndex.build(recorded, ignore).keys):
+                free = [p for p in old_positions.get(key, []) if p not in replaced]
+                if free:
+                    replaced[free[0]] = turn
+                else:
+                    appended.append(turn)
+            return [replaced.get(i, turn) for i, turn in enumerate(old)] + appended
+        return list(recorded)
+
+
+def _host(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]

@@ -1,0 +1,318 @@
+"""The WebSocket side of the loopback server: one :class:`WebSocketSession` per client connection.
+
+Replay answers each ``response.create`` from the mount's index; recording forwards
+frames both ways as they flow, through one upstream connection per client connection
+(``store: false`` chains resolve only on the same upstream socket). Named lanes
+(``stream_id``) are independent: with paced timing each lane plays in its own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from ..core.replay import MISS_ERROR_CODE, compact, error_event
+from ..errors import RecordingError, RwsError
+from .mount import Mount
+from .runner import Receive, Scope, Send
+from .upstream import open_upstream_websocket, websocket_url
+
+
+class ProtocolViolation(RwsError, AssertionError):
+    """The client sent something the Responses WebSocket protocol does not allow."""
+
+
+def scope_headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+
+
+class WebSocketSession:
+    """Serves one client WebSocket connection for a mount."""
+
+    def __init__(self, mount: Mount, scope: Scope, receive: Receive, send: Send) -> None:
+        self.mount = mount
+        self.scope = scope
+        self.receive = receive
+        self.send_message = send
+        self.headers = scope_headers(scope)
+        self.connection_id = 0
+        self.frames_received = 0
+        self.upstream: ClientConnection | None = None
+        self._upstream_reader: asyncio.Task[None] | None = None
+        #: Response ids the upstream created on this connection (it can resolve these).
+        self._upstream_ids: set[str] = set()
+        self._lane_tails: dict[str | None, asyncio.Task[None]] = {}
+        self._closed = False
+
+    # -- plumbing ------------------------------------------------------------
+
+    async def send_text(self, text: str) -> bool:
+        """Send one frame; False if the client is gone."""
+        if self._closed:
+            return False
+        try:
+            await self.send_message({"type": "websocket.send", "text": text})
+        except OSError:  # uvicorn's ClientDisconnected
+            self._closed = True
+            return False
+        return True
+
+    async def send_event(self, event: dict[str, Any]) -> bool:
+        return await self.send_text(compact(event))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError, RuntimeError):
+            await self.send_message({"type": "websocket.close", "code": code, "reason": reason})
+
+    def _where(self) -> str:
+        return f"request {self.frames_received} on WebSocket connection {self.connection_id}"
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def run(self) -> None:
+        message = await self.receive()
+        if message["type"] != "websocket.connect":
+            return
+        mount = self.mount
+        started = mount.clock()
+        handshake_ns: int | None = None
+        if mount.records and not mount.replays:
+            # Everything is recorded: open the upstream first so its verdict on the
+            # handshake (a 401 for a bad key, say) reaches the client as it is.
+            if not await self._connect_upstream(deny_on_failure=True):
+                return
+            handshake_ns = mount.clock() - started
+        self.connection_id = mount.open_connection("ws", self.headers, started, handshake_ns)
+        close_code: int | None = None
+        close_reason = ""
+        closed_by = "client"
+        closer = self._schedule_close
+        mount.add_closer(closer)
+        try:
+            await self.send_message({"type": "websocket.accept"})
+            while True:
+                message = await self.receive()
+                if message["type"] == "websocket.disconnect":
+                    close_code = message.get("code")
+                    close_reason = message.get("reason") or ""
+                    break
+                text = message.get("text")
+                if text is None:
+                    raw = message.get("bytes") or b""
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        text = None
+                await self.on_frame(text, mount.clock())
+        except OSError:
+            close_code = 1006
+        finally:
+            self._closed = True
+            mount.remove_closer(closer)
+            for task in self._lane_tails.values():
+                task.cancel()
+            if self.upstream is not None:
+                if self.upstream.close_code is not None and close_code is None:
+                    closed_by = "upstream"
+                await self._close_upstream()
+            if mount.finished:
+                closed_by = "test-end"
+            mount.close_connection(self.connection_id, close_code, close_reason, closed_by, mount.clock())
+
+    def _schedule_close(self) -> Any:
+        """Close this connection from the server loop (the test that owns it has ended)."""
+        return self.close(1001, "the test that owned this connection has finished")
+
+    # -- frames ------------------------------------------------------------
+
+    async def on_frame(self, text: str | None, arrived_ns: int) -> None:
+        self.frames_received += 1
+        mount = self.mount
+        if mount.finished:
+            await self.send_event(
+                error_event("rws_test_finished", "the test that owned this connection has finished")
+            )
+            return
+        data = _decode_frame(text)
+        if isinstance(data, str):
+            problem = f"malformed client frame {self.frames_received} on WebSocket connection {self.connection_id}: {data}"
+            mount.fail(ProtocolViolation(problem + f"\n    frame: {_preview(text)}"))
+            await self.send_event(error_event("invalid_request_error", problem))
+            return
+        lane = data.get("stream_id") if isinstance(data.get("stream_id"), str) else None
+        if data["type"] != "response.create":
+            if self.upstream is not None or (mount.records and await self._connect_upstream()):
+                assert self.upstream is not None
+                await self._forward(text or "")
+                return
+            problem = (
+                f"{data['type']!r} on WebSocket connection {self.connection_id} cannot be replayed: "
+                "cassettes hold response.create turns only"
+            )
+            mount.fail(ProtocolViolation(problem))
+            await self.send_event(error_event("unsupported_event", problem, lane=lane))
+            return
+        if mount.replays:
+            result = mount.lookup(data)
+            if result.turn is not None:
+                await self._play(result.turn, lane, arrived_ns)
+                return
+            if not mount.records:
+                message = mount.miss(data, result, self._where())
+                await self.send_event(error_event(MISS_ERROR_CODE, message, lane=lane))
+                return
+        await self._record(data, text or "", lane, arrived_ns)
+
+    # -- replay ------------------------------------------------------------
+
+    async def _play(self, position: int, lane: str | None, arrived_ns: int) -> None:
+        playback = self.mount.playback(position, lane)
+        schedule = playback.schedule(self.mount.settings.timing.factor)
+        if schedule is None:
+            for frame in playback.frames:
+                if not await self.send_text(frame):
+                    return
+            return
+        previous = self._lane_tails.get(lane)
+        self._lane_tails[lane] = asyncio.create_task(self._paced(previous, playback.frames, schedule, arrived_ns))
+
+    async def _paced(
+        self, previous: asyncio.Task[None] | None, frames: tuple[str, ...], schedule: list[float], arrived_ns: int
+    ) -> None:
+        if previous is not None:
+            # Creates on one lane run in order: wait for the one before to finish.
+            with contextlib.suppress(asyncio.CancelledError):
+                await previous
+        clock = self.mount.clock
+        for frame, at_s in zip(frames, schedule):
+            delay = at_s - (clock() - arrived_ns) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not await self.send_text(frame):
+                return
+
+    # -- recording ----------------------------------------------------------
+
+    async def _connect_upstream(self, deny_on_failure: bool = False) -> bool:
+        url = websocket_url(self.mount.settings.upstream, query=self.scope.get("query_string", b"").decode())
+        try:
+            self.upstream = await open_upstream_websocket(url, self.headers)
+        except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
+            status = exc.response.status_code if isinstance(exc, InvalidStatus) else 502
+            body = exc.response.body if isinstance(exc, InvalidStatus) else b""
+            self.mount.fail(
+                RecordingError(f"recording failed: could not open the upstream WebSocket {url}: {exc}")
+            )
+            if deny_on_failure:
+                await self._deny(status, body or b"")
+            else:
+                await self.send_event(
+                    error_event("rws_upstream_unavailable", f"could not reach the upstream {url}: {exc}", status=502)
+                )
+            return False
+        self._upstream_reader = asyncio.create_task(self._pump_upstream(self.upstream))
+        return True
+
+    async def _deny(self, status: int, body: bytes) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError, RuntimeError):
+            await self.send_message(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await self.send_message({"type": "websocket.http.response.body", "body": body})
+
+    async def _record(self, data: dict[str, Any], text: str, lane: str | None, arrived_ns: int) -> None:
+        mount = self.mount
+        assert mount.recorder is not None
+        if self.upstream is None and not await self._connect_upstream():
+            return
+        outgoing = text
+        parent = data.get("previous_response_id")
+        if isinstance(parent, str) and parent not in self._upstream_ids and mount.index.knows_response(parent):
+            # The parent was replayed from the cassette, so the upstream never saw it:
+            # send the whole conversation instead of the id (the recording keeps the request as sent).
+            items = mount.index.raw_effective_input(data)
+            if items is not None:
+                rewritten = {k: v for k, v in data.items() if k != "previous_response_id"}
+                rewritten["input"] = items
+                outgoing = json.dumps(rewritten)
+        mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
+        await self._forward(outgoing)
+
+    async def _forward(self, text: str) -> None:
+        assert self.upstream is not None
+        try:
+            await self.upstream.send(text)
+        except ConnectionClosed:
+            pass  # the reader reports the close
+
+    async def _pump_upstream(self, upstream: ClientConnection) -> None:
+        mount = self.mount
+        recorder = mount.recorder
+        assert recorder is not None
+        try:
+            async for message in upstream:
+                at_ns = mount.clock()
+                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict):
+                    turn = recorder.on_event(self.connection_id, data, at_ns)
+                    if turn is not None:
+                        # Stored before the client sees the terminal event (it may end the test).
+                        if turn.response_id:
+                            self._upstream_ids.add(turn.response_id)
+                        mount.on_recorded(turn)
+                if not await self.send_text(text):
+                    return
+        except ConnectionClosed:
+            pass
+        if not self._closed:
+            code = upstream.close_code or 1011
+            await self.close(code if code not in (1005, 1006) else 1011, upstream.close_reason or "")
+
+    async def _close_upstream(self) -> None:
+        upstream, self.upstream = self.upstream, None
+        if upstream is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(upstream.close(), 5)
+        if self._upstream_reader is not None:
+            self._upstream_reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._upstream_reader
+
+
+def _decode_frame(text: str | None) -> dict[str, Any] | str:
+    """The frame as a JSON object with a string ``type``, or a description of what is wrong."""
+    if text is None:
+        return "not UTF-8 text"
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return f"not valid JSON ({exc})"
+    if not isinstance(data, dict):
+        return "a client event must be a JSON object"
+    if not isinstance(data.get("type"), str):
+        return "a client event needs a string 'type' such as 'response.create'"
+    return data
+
+
+def _preview(text: str | None, width: int = 200) -> str:
+    if text is None:
+        return "<binary>"
+    return text if len(text) <= width else text[:width] + "…"

@@ -1,0 +1,147 @@
+"""The plugin's per-run state: resolved options, the lazily started server, test mounts.
+
+``plugin.py`` keeps to hooks and fixtures of a few lines; they delegate here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cassette.model import TRANSPORTS, Cassette, Transport
+from .cassette.store import cassette_path, cassette_stem, clean_name, load_cassette
+from .config import (
+    RecordMode,
+    Settings,
+    parse_record_mode,
+    parse_timing,
+    parse_transports,
+    parse_upstream,
+    resolve_settings,
+)
+from .server.app import LoopbackServer
+from .server.mount import Mount
+
+#: CLI option dest / ini name for each setting, and the parser that validates it.
+OPTIONS: dict[str, tuple[str, Any]] = {
+    "record_mode": ("rws_record_mode", parse_record_mode),
+    "upstream": ("rws_upstream", parse_upstream),
+    "timing": ("rws_timing", parse_timing),
+    "cassette_dir": ("rws_cassette_dir", None),
+}
+TRANSPORT_PARAM = "rws_transport"
+
+
+class RwsSession:
+    """State of one pytest run (one per xdist worker); registered on the config's stash."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._server: LoopbackServer | None = None
+        self.cli = {key: config.getoption(dest) for key, (dest, _) in OPTIONS.items()}
+        self.ini = {key: config.getini(dest) or None for key, (dest, _) in OPTIONS.items()}
+        # Fail at start-up, not halfway through a run, on a value that can never work.
+        for source, values in (("command line", self.cli), ("ini option", self.ini)):
+            for key, value in values.items():
+                parse = OPTIONS[key][1]
+                if value is not None and parse is not None:
+                    parse(value, f"{source} {OPTIONS[key][0]}")
+        cli_transports = config.getoption("rws_transports")
+        ini_transports = config.getini("rws_transports") or None
+        self.transports: tuple[Transport, ...] = (
+            parse_transports(cli_transports, "command line --rws-transports")
+            if cli_transports
+            else parse_transports(ini_transports, "ini option rws_transports")
+            if ini_transports
+            else TRANSPORTS
+        )
+
+    # -- server ------------------------------------------------------------------
+
+    @property
+    def server(self) -> LoopbackServer:
+        """The loopback server, started on first use so runs that never need it pay nothing."""
+        if self._server is None:
+            self._server = LoopbackServer().start()
+        return self._server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    # -- collection -----------------------------------------------------------------
+
+    def transports_for(self, marker_args: Sequence[Any] | None) -> tuple[Transport, ...]:
+        """Transports a test runs over: the marker narrows the configured ones."""
+        if marker_args is None:
+            return self.transports
+        wanted = parse_transports(list(marker_args), "@pytest.mark.rws_transports")
+        return tuple(t for t in self.transports if t in wanted)
+
+    # -- per test -----------------------------------------------------------------
+
+    def settings_for(self, item: pytest.Item, fixture_config: Mapping[str, Any]) -> Settings:
+        marker = item.get_closest_marker("rws_cassette")
+        marker_options: dict[str, Any] = {}
+        if marker is not None:
+            if marker.args:
+                marker_options["name"] = marker.args[0]
+            marker_options.update(marker.kwargs)
+        return resolve_settings(cli=self.cli, marker=marker_options, fixture=fixture_config or {}, ini=self.ini)
+
+    def cassette_path_for(self, item: pytest.Item, settings: Settings) -> Path:
+        """``<dir>/<module>/<test name and non-transport ids>.json``."""
+        module = Path(str(item.path)).stem
+        if settings.cassette_dir is not None:
+            directory = settings.cassette_dir
+            if not directory.is_absolute():
+                directory = self.config.rootpath / directory
+        else:
+            directory = Path(str(item.path)).parent / "cassettes"
+        if settings.cassette_name:
+            return cassette_path(directory, module, clean_name(settings.cassette_name))
+        function_name = getattr(item, "originalname", item.name)
+        return cassette_path(directory, module, cassette_stem(function_name, non_transport_ids(item)))
+
+    def record_command(self, item: pytest.Item) -> str:
+        return f"pytest --rws-record-mode=once {shlex.quote(item.nodeid)}"
+
+    def open_mount(self, item: pytest.Item, settings: Settings) -> Mount:
+        path = self.cassette_path_for(item, settings)
+        existing = self._existing_cassette(path, settings)
+        server = self.server
+        return Mount(
+            server.new_mount_id(),
+            settings,
+            path,
+            existing,
+            record_command=self.record_command(item),
+        )
+
+    @staticmethod
+    def _existing_cassette(path: Path, settings: Settings) -> Cassette | None:
+        if settings.record_mode is RecordMode.REWRITE or not path.exists():
+            return None
+        return load_cassette(path)
+
+
+def non_transport_ids(item: pytest.Item) -> list[str]:
+    """The item's parametrize ids without the transport's, in order.
+
+    Built from the callspec's id list (not the node name) because ids may contain
+    ``-``; removing one occurrence of the transport id gives the same list whichever
+    of several equal ids is removed.
+    """
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return []
+    ids = list(getattr(callspec, "_idlist", None) or callspec.id.split("-"))
+    transport = callspec.params.get(TRANSPORT_PARAM)
+    if transport in ids:
+        ids.remove(transport)
+    return ids

@@ -1,0 +1,401 @@
+"""A plain ASGI app that speaks the Responses API over HTTP+SSE and WebSocket mode.
+
+It is a thin adapter: every decision about what to answer lives in ``Simulator``; this module
+only frames events for the wire (SSE or one JSON text frame per event), checks the API key,
+keeps one ``ConnectionState`` per WebSocket connection and runs named lanes concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.synthesize import response_from_events
+from ..server.runner import LoopbackRunner, Message, Receive, Scope, Send
+from .script import Script
+from .simulator import ConnectionState, Simulator, error_event
+
+__all__ = ["SimulatorApp", "SimulatorServer", "serve_simulator"]
+
+log = logging.getLogger(__name__)
+
+_MISSING_KEY_MESSAGE = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+
+#: Close code for a connection the server cuts on purpose (``close_after_events``).
+CLOSE_INTERNAL_ERROR = 1011
+#: Close code for a refused upgrade when the server cannot send an HTTP denial response.
+CLOSE_POLICY_VIOLATION = 1008
+
+
+def _dumps(value: object) -> str:
+    # The service sends compact JSON with non-ASCII characters as they are.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _authorized(headers: Mapping[str, str]) -> bool:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return True
+    return bool(headers.get("api-key", "").strip())
+
+
+def _is_responses_path(path: str) -> bool:
+    return path.rstrip("/").endswith("/responses")
+
+
+def _error_body(message: str, *, error_type: str, code: str | None, param: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def _missing_key_body() -> dict[str, Any]:
+    return _error_body(
+        _MISSING_KEY_MESSAGE, error_type="invalid_request_error", code="invalid_api_key", param=None
+    )
+
+
+def _sse(event: Mapping[str, Any]) -> bytes:
+    return f"event: {event.get('type')}\ndata: {_dumps(event)}\n\n".encode()
+
+
+async def _send_json(send: Send, status: int, body: object) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": _dumps(body).encode(), "more_body": False})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or ``None`` when the client went away first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class SimulatorApp:
+    """ASGI app serving ``POST .../responses`` (JSON or SSE) and the WebSocket upgrade on the same path.
+
+    ``handshakes`` records the headers (lower-case names) of every HTTP request and WebSocket
+    upgrade, accepted or not. ``event_delay_s`` paces events; ``close_after_events`` cuts a
+    WebSocket connection with close code 1011 after that many events of a turn.
+    """
+
+    def __init__(
+        self,
+        simulator: Simulator,
+        *,
+        event_delay_s: float = 0.0,
+        close_after_events: int | None = None,
+        require_auth: bool = True,
+    ) -> None:
+        if event_delay_s < 0:
+            raise ValueError(f"event_delay_s must be 0 or more, got {event_delay_s}")
+        if close_after_events is not None and close_after_events < 0:
+            raise ValueError(f"close_after_events must be 0 or more, got {close_after_events}")
+        self.simulator = simulator
+        self.event_delay_s = event_delay_s
+        self.close_after_events = close_after_events
+        self.require_auth = require_auth
+        #: Headers of every request and upgrade received, in arrival order.
+        self.handshakes: list[dict[str, str]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def pace(self, index: int) -> None:
+        """Wait ``event_delay_s`` before every event but the first of a turn."""
+        if index and self.event_delay_s:
+            await asyncio.sleep(self.event_delay_s)
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        self.handshakes.append(headers)
+        method, path = scope.get("method", "GET"), scope.get("path", "/")
+        if method != "POST" or not _is_responses_path(path):
+            body = _error_body(
+                f"Invalid URL ({method} {path})", error_type="invalid_request_error", code=None, param=None
+            )
+            await _send_json(send, 404, body)
+            return
+        raw = await _read_body(receive)
+        if raw is None:
+            return
+        if self.require_auth and not _authorized(headers):
+            await _send_json(send, 401, _missing_key_body())
+            return
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            message = "We could not parse the JSON body of your request. Send a JSON object."
+            await _send_json(
+                send, 400, _error_body(message, error_type="invalid_request_error", code=None, param=None)
+            )
+            return
+
+        events = self.simulator.respond(request, connection=ConnectionState(transport="http"))
+        first = events[0]
+        if first.get("type") == "error" and "status" in first:
+            # Refused before any response existed: a plain HTTP error, as the service does.
+            error = first["error"]
+            body = _error_body(
+                error["message"], error_type=error["type"], code=error["code"], param=error["param"]
+            )
+            await _send_json(send, int(first["status"]), body)
+            return
+        if request.get("stream") is True:
+            await self._stream_sse(send, events)
+        else:
+            await _send_json(send, 200, response_from_events(events))
+
+    async def _stream_sse(self, send: Send, events: Sequence[Mapping[str, Any]]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        for index, event in enumerate(events):
+            await self.pace(index)
+            # One event per body chunk, so a client sees each event as the service would send it.
+            await send({"type": "http.response.body", "body": _sse(event), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # -- WebSocket -------------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = _headers(scope)
+        self.handshakes.append(headers)
+        path = scope.get("path", "/")
+        if not _is_responses_path(path):
+            body = _error_body(
+                f"Invalid URL (GET {path})", error_type="invalid_request_error", code=None, param=None
+            )
+            await self._deny(scope, send, 404, body)
+            return
+        if self.require_auth and not _authorized(headers):
+            await self._deny(scope, send, 401, _missing_key_body())
+            return
+        await send({"type": "websocket.accept"})
+        await _WebSocketSession(self, send).run(receive)
+
+    async def _deny(self, scope: Scope, send: Send, status: int, body: object) -> None:
+        """Refuse an upgrade with an HTTP status when the server allows it, else close with 1008."""
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": _dumps(body).encode()})
+        else:
+            await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION})
+
+
+class _WebSocketSession:
+    """One accepted WebSocket connection: a reader plus one worker task per lane."""
+
+    def __init__(self, app: SimulatorApp, send: Send) -> None:
+        self._app = app
+        self._send = send
+        self._state = ConnectionState(transport="ws")
+        self._lanes: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    async def run(self, receive: Receive) -> None:
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message["type"] == "websocket.receive":
+                    await self._on_frame(message)
+        finally:
+            self._closed = True
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _on_frame(self, message: Message) -> None:
+        text = message.get("text")
+        if text is None:
+            try:
+                text = bytes(message.get("bytes") or b"").decode()
+            except UnicodeDecodeError:
+                text = ""
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            # A bad frame fails alone; the connection stays open, as it does on the service.
+            await self._send_event(error_event(400, "Invalid WebSocket message: expected a JSON object."))
+            return
+        event_type = frame.get("type")
+        if event_type != "response.create":
+            await self._send_event(
+                error_event(
+                    400,
+                    f"Unsupported event type {event_type!r}: this simulator accepts 'response.create'.",
+                    code="invalid_value",
+                    param="type",
+                )
+            )
+            return
+        lane = frame.get("stream_id")
+        key = lane if isinstance(lane, str) else ""
+        queue = self._lanes.get(key)
+        if queue is None:
+            # Creates on one lane run in order; different lanes run side by side.
+            queue = self._lanes[key] = asyncio.Queue()
+            self._workers.append(asyncio.create_task(self._lane(queue)))
+        queue.put_nowait(frame)
+
+    async def _lane(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        limit = self._app.close_after_events
+        try:
+            while not self._closed:
+                frame = await queue.get()
+                events = self._app.simulator.respond(frame, connection=self._state)
+                sent = 0
+                for index, event in enumerate(events):
+                    if limit is not None and sent >= limit:
+                        break
+                    await self._app.pace(index)
+                    if not await self._send_event(event):
+                        return
+                    sent += 1
+                if limit is not None and sent >= limit:
+                    await self._close(CLOSE_INTERNAL_ERROR)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("simulator lane failed; closing the connection")
+            await self._close(CLOSE_INTERNAL_ERROR)
+
+    async def _send_event(self, event: Mapping[str, Any]) -> bool:
+        """Send one event as a text frame; False once the connection is gone."""
+        if self._closed:
+            return False
+        try:
+            await self._send({"type": "websocket.send", "text": _dumps(event)})
+        except OSError:  # uvicorn's ClientDisconnected
+            self._closed = True
+            return False
+        return True
+
+    async def _close(self, code: int) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._send({"type": "websocket.close", "code": code})
+        except OSError:
+            pass
+
+
+@dataclass(frozen=True)
+class SimulatorServer:
+    """A running simulator: point clients at ``url`` (HTTP) or ``ws_url`` (WebSocket)."""
+
+    simulator: Simulator
+    app: SimulatorApp
+    runner: LoopbackRunner
+
+    @property
+    def port(self) -> int:
+        """The loopback port the server listens on."""
+        return self.runner.port
+
+    @property
+    def url(self) -> str:
+        """The HTTP base URL, for ``OpenAI(base_url=...)``."""
+        return f"http://{self.runner.host}:{self.runner.port}/v1"
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base URL, for ``websocket_base_url``; the SDK appends ``/responses``."""
+        return f"ws://{self.runner.host}:{self.runner.port}/v1"
+
+
+@contextmanager
+def serve_simulator(
+    script: Script | None = None,
+    *,
+    simulator: Simulator | None = None,
+    seed: int = 0,
+    event_delay_s: float = 0.0,
+    close_after_events: int | None = None,
+    require_auth: bool = True,
+) -> Iterator[SimulatorServer]:
+    """Serve a simulator on ``127.0.0.1`` for the duration of the ``with`` block.
+
+    Pass a ``script`` (a new ``Simulator`` is made with ``seed``) or a ready ``simulator``.
+    The other keywords go to ``SimulatorApp``.
+    """
+    if simulator is None:
+        simulator = Simulator(script, seed=seed)
+    elif script is not None:
+        raise ValueError("pass either script or simulator, not both")
+    app = SimulatorApp(
+        simulator,
+        event_delay_s=event_delay_s,
+        close_after_events=close_after_events,
+        require_auth=require_auth,
+    )
+    with LoopbackRunner(app, name="rws-sim") as runner:
+        yield SimulatorServer(simulator, app, runner)

@@ -1,0 +1,368 @@
+"""The simulated model: turns a create request into the events the Responses API would stream.
+
+No sockets and no clock: ids, timestamps and obfuscation strings come from a counter and the
+seed, so two simulators with the same seed and the same requests produce the same bytes. The
+transport adapters (``SimulatorApp``) own one ``ConnectionState`` per WebSocket connection and a
+fresh one per HTTP request, which is what makes ``store: false`` continuations connection-local.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.synthesize import synthesize_events
+from .script import FunctionCall, Output, Script, Text
+
+__all__ = ["ConnectionState", "Simulator", "error_event"]
+
+#: ``created_at`` of the first response (2026-01-01T00:00:00Z); each later one adds a second.
+BASE_CREATED_AT = 1_767_225_600
+
+#: The service pads ``delta + obfuscation`` to 16 characters; with the default 8-character
+#: chunks an 8-character obfuscation gives the same total for full chunks.
+_OBFUSCATION_TOTAL = 16
+_OBFUSCATION_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+_STREAM_ID = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+
+_DEFAULT_SCRIPT_TEXT = "Hello from the simulated Responses API."
+
+
+@dataclass
+class ConnectionState:
+    """What one client connection can see besides the global store.
+
+    A WebSocket connection keeps every response it created in ``cache``, so it can continue
+    from them with ``store: false``. HTTP requests each get a fresh, empty state.
+    """
+
+    transport: str = "ws"
+    cache: dict[str, _Stored] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A created response and the effective input it answered, for chaining."""
+
+    response: dict[str, Any]
+    effective_input: tuple[Mapping[str, Any], ...]
+
+    @property
+    def context(self) -> list[Mapping[str, Any]]:
+        """The effective input of a request that continues from this response."""
+        return [*self.effective_input, *self.response.get("output", [])]
+
+
+class _RequestError(Exception):
+    """A request the real API would refuse; carries the wrapped error body."""
+
+    def __init__(
+        self, status: int, error_type: str, code: str | None, message: str, param: str | None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+        self.message = message
+        self.param = param
+
+    def event(self, stream_id: str | None) -> dict[str, Any]:
+        return error_event(
+            self.status,
+            self.message,
+            code=self.code,
+            param=self.param,
+            error_type=self.error_type,
+            stream_id=stream_id,
+        )
+
+
+def error_event(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    error_type: str = "invalid_request_error",
+    stream_id: str | None = None,
+) -> dict[str, Any]:
+    """A WebSocket ``error`` event in the wrapped form the service sends before a response exists."""
+    event: dict[str, Any] = {
+        "type": "error",
+        "status": status,
+        "error": {"type": error_type, "code": code, "message": message, "param": param},
+    }
+    if stream_id is not None:
+        event["stream_id"] = stream_id
+    return event
+
+
+def _input_items(value: object) -> list[Mapping[str, Any]]:
+    """A request's ``input`` as a list of items (a bare string is one user message)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+        return list(value)
+    raise _RequestError(
+        400,
+        "invalid_request_error",
+        "invalid_type",
+        "Invalid type for 'input': expected a string or an array of input items.",
+        "input",
+    )
+
+
+def _text_length(value: object) -> int:
+    """Characters of all strings inside ``value``: the base of the token estimate."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(_text_length(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_text_length(v) for v in value)
+    return 0
+
+
+def _output_chars(item: Mapping[str, Any]) -> int:
+    """Characters the model generated for an output item (ids and statuses do not count)."""
+    if item.get("type") == "function_call":
+        return len(str(item.get("name", ""))) + len(str(item.get("arguments", "")))
+    return sum(_text_length(part.get("text", "")) for part in item.get("content") or [])
+
+
+def _tokens(chars: int) -> int:
+    # About four characters a token, and never zero for a non-empty turn.
+    return max(1, math.ceil(chars / 4))
+
+
+def _normalize_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """A tool as the response echoes it: function tools get the defaulted fields filled in."""
+    if tool.get("type") != "function":
+        return copy.deepcopy(dict(tool))
+    return {
+        "type": "function",
+        "description": tool.get("description"),
+        "name": tool.get("name"),
+        "parameters": copy.deepcopy(tool.get("parameters")),
+        "strict": tool.get("strict", True),
+    }
+
+
+def _merged(default: Mapping[str, Any], given: object) -> dict[str, Any]:
+    merged = dict(default)
+    if isinstance(given, Mapping):
+        merged.update(copy.deepcopy(dict(given)))
+    return merged
+
+
+class Simulator:
+    """A Responses API model that follows a ``Script``.
+
+    ``respond(request, connection=...)`` returns the full event list for one create request
+    (or a single ``error`` event). ``requests`` lists every request received, as sent.
+    """
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        model_default: str = "gpt-5.2",
+        seed: int = 0,
+        chunk_chars: int = 8,
+    ) -> None:
+        self.script = script if script is not None else Script([Text(_DEFAULT_SCRIPT_TEXT)])
+        self.model_default = model_default
+        self.seed = seed
+        self.chunk_chars = chunk_chars
+        #: Every create request received, in arrival order, exactly as it came in.
+        self.requests: list[dict[str, Any]] = []
+        self._store: dict[str, _Stored] = {}
+        self._ids: Iterator[int] = itertools.count(1)
+        self._responses = 0
+        # The app calls in from one event loop; the lock covers tests reading from another thread.
+        self._lock = threading.Lock()
+
+    # -- ids and deterministic "randomness" -----------------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}_sim{self.seed:08x}{next(self._ids):016x}"
+
+    def _obfuscation_for(self, response_id: str) -> Callable[[int], str]:
+        length = max(1, _OBFUSCATION_TOTAL - self.chunk_chars)
+
+        def obfuscation(index: int) -> str:
+            digest = hashlib.blake2b(f"{self.seed}:{response_id}:{index}".encode(), digest_size=32).digest()
+            return "".join(
+                _OBFUSCATION_ALPHABET[byte % len(_OBFUSCATION_ALPHABET)] for byte in digest[:length]
+            )
+
+        return obfuscation
+
+    # -- the protocol -----------------------------------------------------------------------------
+
+    def respond(self, request: Mapping[str, Any], *, connection: ConnectionState) -> list[dict[str, Any]]:
+        """Answer one create request (an HTTP body or a ``response.create`` frame).
+
+        Returns the events to stream, or a one-element list holding the wrapped ``error`` event
+        (``status``, ``error.code``...) when the real API would refuse the request.
+        """
+        with self._lock:
+            self.requests.append(copy.deepcopy(dict(request)))
+            stream_id = request.get("stream_id")
+            try:
+                response = self._create(request, connection)
+            except _RequestError as exc:
+                valid_lane = isinstance(stream_id, str) and _STREAM_ID.fullmatch(stream_id) is not None
+                return [exc.event(stream_id if valid_lane else None)]
+            options = request.get("stream_options")
+            include_obfuscation = not (
+                isinstance(options, Mapping) and options.get("include_obfuscation") is False
+            )
+            return synthesize_events(
+                response,
+                chunk_chars=self.chunk_chars,
+                obfuscation=self._obfuscation_for(response["id"]) if include_obfuscation else None,
+                stream_id=stream_id if isinstance(stream_id, str) else None,
+            )
+
+    def _resolve_parent(self, previous_id: object, connection: ConnectionState) -> _Stored | None:
+        if previous_id is None:
+            return None
+        if not isinstance(previous_id, str):
+            raise _RequestError(
+                400,
+                "invalid_request_error",
+                "invalid_type",
+                "Invalid type for 'previous_response_id': expected a string.",
+                "previous_response_id",
+            )
+        parent = self._store.get(previous_id) or connection.cache.get(previous_id)
+        if parent is None:
+            raise _RequestError(
+                400,
+                "invalid_request_error",
+                "previous_response_not_found",
+                f"Previous response with id '{previous_id}' not found.",
+                "previous_response_id",
+            )
+        return parent
+
+    def _create(self, request: Mapping[str, Any], connection: ConnectionState) -> dict[str, Any]:
+        stream_id = request.get("stream_id")
+        if stream_id is not None and not (isinstance(stream_id, str) and _STREAM_ID.fullmatch(stream_id)):
+            raise _RequestError(
+                400,
+                "invalid_request_error",
+                "invalid_stream_id",
+                "Invalid 'stream_id': expected 1 to 256 characters from [A-Za-z0-9_.-].",
+                "stream_id",
+            )
+        own_input = _input_items(request.get("input"))
+        parent = self._resolve_parent(request.get("previous_response_id"), connection)
+        effective_input = tuple((parent.context if parent is not None else []) + own_input)
+
+        # A warm-up (``generate: false``) prepares state and returns an id, with no model output.
+        generate = request.get("generate") is not False
+        tool_results = sum(1 for item in effective_input if item.get("type") == "function_call_output")
+        outputs = self.script.step_for(tool_results).outputs if generate else ()
+
+        response = self._response_object(request, [self._output_item(output) for output in outputs])
+        response["usage"] = self._usage(request, effective_input, response["output"], generate)
+
+        stored = _Stored(copy.deepcopy(response), effective_input)
+        connection.cache[response["id"]] = stored
+        if request.get("store", True) is not False:
+            self._store[response["id"]] = stored
+        return response
+
+    def _output_item(self, output: Output) -> dict[str, Any]:
+        if isinstance(output, FunctionCall):
+            return {
+                "id": self._new_id("fc"),
+                "type": "function_call",
+                "status": "completed",
+                "arguments": output.arguments_json,
+                "call_id": self._new_id("call"),
+                "name": output.name,
+            }
+        return {
+            "id": self._new_id("msg"),
+            "type": "message",
+            "status": "completed",
+            "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": output.text}],
+            "role": "assistant",
+        }
+
+    def _response_object(self, request: Mapping[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:
+        """The final response, with the request's settings echoed the way the service does."""
+        created_at = BASE_CREATED_AT + self._responses
+        self._responses += 1
+        tools = request.get("tools") or []
+        service_tier = request.get("service_tier")
+        metadata = request.get("metadata")
+        return {
+            "id": self._new_id("resp"),
+            "object": "response",
+            "created_at": created_at,
+            "status": "completed",
+            "background": False,
+            "completed_at": created_at + 1,
+            "error": None,
+            "frequency_penalty": 0.0,
+            "incomplete_details": None,
+            "instructions": copy.deepcopy(request.get("instructions")),
+            "max_output_tokens": request.get("max_output_tokens"),
+            "max_tool_calls": request.get("max_tool_calls"),
+            "model": request.get("model") or self.model_default,
+            "output": output,
+            "parallel_tool_calls": request.get("parallel_tool_calls", True),
+            "presence_penalty": 0.0,
+            "previous_response_id": request.get("previous_response_id"),
+            "prompt_cache_key": request.get("prompt_cache_key"),
+            "prompt_cache_retention": request.get("prompt_cache_retention"),
+            "reasoning": _merged({"effort": None, "summary": None}, request.get("reasoning")),
+            "safety_identifier": request.get("safety_identifier"),
+            # The service reports the tier it used: "auto" resolves to "default".
+            "service_tier": service_tier if service_tier not in (None, "auto") else "default",
+            "store": request.get("store", True) is not False,
+            "temperature": request.get("temperature", 1.0),
+            "text": _merged({"format": {"type": "text"}, "verbosity": "medium"}, request.get("text")),
+            "tool_choice": copy.deepcopy(request.get("tool_choice", "auto")),
+            "tools": [_normalize_tool(tool) for tool in tools if isinstance(tool, Mapping)],
+            "top_logprobs": request.get("top_logprobs", 0),
+            "top_p": request.get("top_p", 1.0),
+            "truncation": request.get("truncation", "disabled"),
+            "usage": None,
+            "user": request.get("user"),
+            "metadata": copy.deepcopy(dict(metadata)) if isinstance(metadata, Mapping) else {},
+        }
+
+    def _usage(
+        self,
+        request: Mapping[str, Any],
+        effective_input: Sequence[Mapping[str, Any]],
+        output: Sequence[Mapping[str, Any]],
+        generate: bool,
+    ) -> dict[str, Any]:
+        prompt_chars = _text_length(list(effective_input)) + _text_length(request.get("instructions"))
+        prompt_chars += len(json.dumps(request.get("tools") or []))
+        input_tokens = _tokens(prompt_chars)
+        output_tokens = _tokens(sum(_output_chars(item) for item in output)) if generate else 0
+        return {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        }

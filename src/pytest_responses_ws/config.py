@@ -111,16 +111,20 @@ def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
         if name not in TRANSPORTS:
             raise _usage(source, f"unknown transport {name!r}; expected {' or '.join(TRANSPORTS)}")
         if name not in result:
-            result.append(name)  # type: ignore[arg-type]
+            result.append(name)
     if not result:
-        raise _usage(source, f"no transport given; expected a comma-separated subset of {','.join(TRANSPORTS)}")
+        raise _usage(
+            source, f"no transport given; expected a comma-separated subset of {','.join(TRANSPORTS)}"
+        )
     return tuple(result)
 
 
 def parse_upstream(value: Any, source: str) -> str:
     text = str(value).strip().rstrip("/")
     if not text.startswith(("http://", "https://", "ws://", "wss://")):
-        raise _usage(source, f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}")
+        raise _usage(
+            source, f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}"
+        )
     return text
 
 

@@ -64,7 +64,9 @@ class MultipleFailures(RwsError, AssertionError):
     def __init__(self, failures: list[RwsError]) -> None:
         self.failures = failures
         parts = [f"[{i}] {type(f).__name__}: {f}" for i, f in enumerate(failures, 1)]
-        super().__init__(f"{len(failures)} problems with Responses API traffic in this test:\n\n" + "\n\n".join(parts))
+        super().__init__(
+            f"{len(failures)} problems with Responses API traffic in this test:\n\n" + "\n\n".join(parts)
+        )
 
 
 def combine_failures(failures: list[RwsError]) -> RwsError:

@@ -37,10 +37,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "none (replay only, default), once, new_episodes, all or rewrite",
         "MODE",
     )
-    option("--rws-upstream", "rws_upstream", "API base URL recorded from (default https://api.openai.com/v1)", "URL")
-    option("--rws-transports", "rws_transports", "comma-separated transports to run tests over (default http,ws)", "LIST")
-    option("--rws-timing", "rws_timing", "replay pacing: instant (default), recorded, or a factor such as 0.5", "TIMING")
-    option("--rws-cassette-dir", "rws_cassette_dir", "cassette folder (default: cassettes/ next to each test file)", "DIR")
+    option(
+        "--rws-upstream",
+        "rws_upstream",
+        "API base URL recorded from (default https://api.openai.com/v1)",
+        "URL",
+    )
+    option(
+        "--rws-transports",
+        "rws_transports",
+        "comma-separated transports to run tests over (default http,ws)",
+        "LIST",
+    )
+    option(
+        "--rws-timing",
+        "rws_timing",
+        "replay pacing: instant (default), recorded, or a factor such as 0.5",
+        "TIMING",
+    )
+    option(
+        "--rws-cassette-dir",
+        "rws_cassette_dir",
+        "cassette folder (default: cassettes/ next to each test file)",
+        "DIR",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,7 +69,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "rws_cassette(name=None, **options): name this test's cassette and override settings "
         "(record_mode, timing, upstream, ignore_fields, filter_headers, allow_playback_repeats)",
     )
-    config.addinivalue_line("markers", "rws_transports(*names): run this test over only these transports (http, ws)")
+    config.addinivalue_line(
+        "markers", "rws_transports(*names): run this test over only these transports (http, ws)"
+    )
     config.stash[SESSION_KEY] = RwsSession(config)
 
 
@@ -69,7 +91,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = [
         name
         if name in selected
-        else pytest.param(name, marks=pytest.mark.skip(reason=f"transport {name!r} not enabled by --rws-transports"))
+        else pytest.param(
+            name, marks=pytest.mark.skip(reason=f"transport {name!r} not enabled by --rws-transports")
+        )
         for name in wanted
     ]
     metafunc.parametrize(TRANSPORT_PARAM, params, ids=list(wanted), indirect=True)

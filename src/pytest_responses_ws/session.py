@@ -92,7 +92,9 @@ class RwsSession:
             if marker.args:
                 marker_options["name"] = marker.args[0]
             marker_options.update(marker.kwargs)
-        return resolve_settings(cli=self.cli, marker=marker_options, fixture=fixture_config or {}, ini=self.ini)
+        return resolve_settings(
+            cli=self.cli, marker=marker_options, fixture=fixture_config or {}, ini=self.ini
+        )
 
     def cassette_path_for(self, item: pytest.Item, settings: Settings) -> Path:
         """``<dir>/<module>/<test name and non-transport ids>.json``."""

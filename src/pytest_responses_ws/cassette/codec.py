@@ -242,9 +242,11 @@ def decode_cassette(text: str, source: Path | str = "<cassette>") -> Cassette:
     root = r.obj(raw, "")
     fmt = root.get("format")
     if fmt != CASSETTE_FORMAT:
-        hint = " It looks like a vcrpy cassette: convert it with `pytest-responses-ws import-vcr`." if (
-            "interactions" in root
-        ) else ""
+        hint = (
+            " It looks like a vcrpy cassette: convert it with `pytest-responses-ws import-vcr`."
+            if ("interactions" in root)
+            else ""
+        )
         r.fail("/format", f"expected {CASSETTE_FORMAT!r}, found {_compact(fmt)}.{hint}")
     version = r.integer(r.field(root, "version", ""), "/version")
     if version > CASSETTE_VERSION:

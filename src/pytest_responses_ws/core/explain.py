@@ -82,7 +82,8 @@ def nearest_turns(index: TurnIndex, request: Mapping[str, Any]) -> list[tuple[in
     """Recorded turns ordered by how few differences they have with ``request``."""
     sent = effective_view(index, request)
     scored = [
-        (position, diff(effective_view(index, turn.request), sent)) for position, turn in enumerate(index.turns)
+        (position, diff(effective_view(index, turn.request), sent))
+        for position, turn in enumerate(index.turns)
     ]
     scored.sort(key=lambda pair: (len(pair[1]), pair[0]))
     return scored[:NEAREST_TURNS]

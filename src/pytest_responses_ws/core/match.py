@@ -80,7 +80,9 @@ class TurnIndex:
     _played: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, turns: Iterable[Turn], ignore: Sequence[str] = (), allow_repeats: bool = False) -> TurnIndex:
+    def build(
+        cls, turns: Iterable[Turn], ignore: Sequence[str] = (), allow_repeats: bool = False
+    ) -> TurnIndex:
         index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats)
         for turn in turns:
             index.add(turn)

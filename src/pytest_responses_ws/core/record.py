@@ -67,6 +67,7 @@ class SessionRecorder:
         self._origin_ns = origin_ns
         self.redactor = redactor or Redactor()
         self._connections: dict[int, _OpenConnection] = {}
+        self._http_pending: list[PendingTurn] = []
         self.turns: list[Turn] = []
         self.user_agent: str | None = None
 
@@ -128,8 +129,26 @@ class SessionRecorder:
     ) -> PendingTurn:
         """A request arrived complete; its events follow through :meth:`on_event`."""
         pending = PendingTurn(connection_id, lane, transport, request, at_ns)
-        self._connections[connection_id].lanes.setdefault(lane, deque()).append(pending)
+        if transport == "ws":
+            self._connections[connection_id].lanes.setdefault(lane, deque()).append(pending)
+        else:
+            # One request per HTTP exchange: its events need no routing.
+            self._http_pending.append(pending)
         return pending
+
+    def on_http_event(self, pending: PendingTurn, data: dict[str, Any], at_ns: int) -> Turn | None:
+        """An SSE event of an HTTP turn; returns the stored turn when it ended."""
+        pending.add(data, at_ns)
+        event_type = data.get("type")
+        if event_type not in TERMINAL_EVENT_TYPES:
+            return None
+        self.discard(pending)
+        return self.store(pending, outcome=_OUTCOMES.get(str(event_type), "completed"))
+
+    def discard(self, pending: PendingTurn) -> None:
+        """Forget an HTTP turn that will be stored another way (a JSON answer) or not at all."""
+        if pending in self._http_pending:
+            self._http_pending.remove(pending)
 
     def on_event(self, connection_id: int, data: dict[str, Any], at_ns: int) -> Turn | None:
         """Route an upstream event to its turn; returns the stored turn when it ended."""
@@ -172,7 +191,8 @@ class SessionRecorder:
 
     def unfinished(self) -> list[PendingTurn]:
         """Turns whose answer never ended (the upstream dropped mid-stream)."""
-        return [p for conn in self._connections.values() for lane in conn.lanes.values() for p in lane]
+        lanes = [p for conn in self._connections.values() for lane in conn.lanes.values() for p in lane]
+        return [*lanes, *self._http_pending]
 
     def abandon(self, connection_id: int) -> list[PendingTurn]:
         """Drop and return the unfinished turns of a connection that went away."""

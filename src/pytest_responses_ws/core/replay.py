@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cassette.model import Turn
+from .match import turn_response
 from .synthesize import synthesize_events
 
 #: Error code of the ``error`` event sent for a request no recorded turn answers.
@@ -71,11 +72,58 @@ class Playback:
             tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
         )
 
+    @classmethod
+    def for_sse(cls, turn: Turn) -> Playback:
+        """The turn as an SSE body: one ``event:``/``data:`` block per event (no ``[DONE]``)."""
+        events = retag_lane(turn_events(turn), None)
+        return cls(
+            tuple(sse_block(event) for event in events),
+            tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
+        )
+
     def schedule(self, factor: float | None) -> list[float] | None:
         """Send times after the request, or None to send everything at once."""
         if factor is None:
             return None
         return [offset * factor for offset in self.offsets_s]
+
+
+def sse_block(event: Mapping[str, Any]) -> str:
+    """One server-sent event as the Responses API writes it."""
+    return f"event: {event.get('type', 'message')}\ndata: {compact(event)}\n\n"
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """How a turn answers a plain HTTP request: a status and a JSON body, or a stream."""
+
+    status: int
+    body: dict[str, Any] | None
+    stream: bool
+
+
+def http_answer(turn: Turn, *, wants_stream: bool) -> HttpAnswer:
+    """What the service would answer over HTTP to the request this turn recorded.
+
+    A recorded HTTP error replays as that status and body; a WebSocket ``error`` event
+    (no response created) becomes the non-2xx JSON error the HTTP API sends before any
+    stream; otherwise a streaming request gets the events and a plain one the final
+    response object.
+    """
+    if turn.status >= 400 and turn.body is not None:
+        return HttpAnswer(turn.status, turn.body, False)
+    events = turn_events(turn)
+    if events and events[0].get("type") == "error" and isinstance(events[0].get("error"), Mapping):
+        first = events[0]
+        status = first.get("status")
+        return HttpAnswer(status if isinstance(status, int) else 400, {"error": dict(first["error"])}, False)
+    if wants_stream:
+        return HttpAnswer(200, None, True)
+    response = turn_response(turn)
+    if response is None:
+        error = {"message": "the recorded turn has no response", "type": "server_error", "param": None}
+        return HttpAnswer(500, {"error": {**error, "code": "rws_no_response"}}, False)
+    return HttpAnswer(200, response, False)
 
 
 def error_event(

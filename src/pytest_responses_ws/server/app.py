@@ -10,8 +10,12 @@ import asyncio
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
+import httpx
+
+from .http import HttpExchange
 from .mount import Mount
 from .runner import LoopbackRunner, Receive, Scope, Send
 from .websocket import WebSocketSession
@@ -26,6 +30,7 @@ class LoopbackApp:
 
     def __init__(self) -> None:
         self.mounts: dict[str, Mount] = {}
+        self._upstream_client: httpx.AsyncClient | None = None
 
     def resolve(self, path: str) -> tuple[Mount | None, str, str]:
         """(mount, mount id, path below the mount) for a request path."""
@@ -45,14 +50,13 @@ class LoopbackApp:
         if kind == "websocket":
             await WebSocketSession(mount, scope, receive, send).run()
         else:
-            await _json_response(
-                send,
-                501,
-                _error_body(
-                    "rws_transport_unavailable",
-                    "HTTP replay is not available in this version of pytest-responses-ws; use WebSocket mode",
-                ),
-            )
+            await HttpExchange(mount, scope, receive, send, self.upstream_client()).run()
+
+    def upstream_client(self) -> httpx.AsyncClient:
+        """One pooled client for recording over HTTP, created on the server's loop."""
+        if self._upstream_client is None:
+            self._upstream_client = httpx.AsyncClient(http2=False, follow_redirects=False, trust_env=False)
+        return self._upstream_client
 
 
 def _error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
@@ -65,7 +69,10 @@ async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
@@ -92,6 +99,11 @@ async def _not_found(scope: Scope, receive: Receive, send: Send, mount_id: str, 
         await send({"type": "websocket.http.response.body", "body": payload})
         return
     await _json_response(send, 404, _error_body("rws_unknown_mount", message))
+
+
+def _spawn(closer: Callable[[], Any]) -> Callable[[], object]:
+    """A callback that starts ``closer()`` (a coroutine) as a task on the running loop."""
+    return lambda: asyncio.ensure_future(closer())
 
 
 class LoopbackServer:
@@ -134,6 +146,6 @@ class LoopbackServer:
             mount.wait_idle(CLOSE_WAIT_S)
         failures = mount.finish()
         for closer in mount.take_closers():
-            self.runner.call_soon(lambda closer=closer: asyncio.ensure_future(closer()))
+            self.runner.call_soon(_spawn(closer))
         self.app.mounts.pop(mount.id, None)
         return failures

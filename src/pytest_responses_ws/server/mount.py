@@ -11,9 +11,10 @@ for open connections to finish closing.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,23 +54,28 @@ class Mount:
         mode = settings.record_mode
         has_cassette = existing is not None
         #: Whether requests are answered from the cassette first.
-        self.replays = mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (mode is RecordMode.ONCE and has_cassette)
+        self.replays = mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (
+            mode is RecordMode.ONCE and has_cassette
+        )
         #: Whether requests the cassette cannot answer go to the upstream and are recorded.
         self.records = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL, RecordMode.REWRITE) or (
             mode is RecordMode.ONCE and not has_cassette
         )
         replay_turns = existing.turns if (existing is not None and self.replays) else ()
         self.index = TurnIndex.build(replay_turns, settings.ignore_fields, settings.allow_playback_repeats)
-        self.recorder = (
-            SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
-        )
+        self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
         self.failures: list[RwsError] = []
         self.requests = 0
-        self._playbacks: dict[tuple[int, str | None], Playback] = {}
+        self._playbacks: dict[tuple[int, str], Playback] = {}
         self._open_connections = 0
         self._idle = threading.Condition(self.lock)
         self._closers: list[Callable[[], Any]] = []
+        self._http_connections: dict[Any, int] = {}
+        self._http_requests = 0
+        self._request_ids = 0
+        #: Responses the upstream created during this test (it can resolve these ids).
+        self.upstream_ids: set[str] = set()
         self.finished = False
 
     @property
@@ -88,12 +94,69 @@ class Mount:
             return self.recorder.open_connection(transport, headers, at_ns, handshake_ns)
         return 0
 
-    def close_connection(self, connection_id: int, code: int | None, reason: str, by: Any, at_ns: int) -> None:
+    def close_connection(
+        self, connection_id: int, code: int | None, reason: str, by: Any, at_ns: int
+    ) -> None:
         if self.recorder is not None:
             self.recorder.close_connection(connection_id, code, reason, by, at_ns)
         with self.lock:
             self._open_connections -= 1
             self._idle.notify_all()
+
+    def http_connection(
+        self, scope: Mapping[str, Any], headers: dict[str, str], at_ns: int
+    ) -> tuple[int, bool]:
+        """The connection id of an HTTP request (by client address) and whether it is new."""
+        peer = tuple(scope.get("client") or ("?", 0))
+        with self.lock:
+            known = self._http_connections.get(peer)
+            if known is not None:
+                return known, False
+        if self.recorder is not None:
+            connection_id = self.recorder.open_connection("http", headers, at_ns)
+        else:
+            connection_id = len(self._http_connections)
+        with self.lock:
+            self._http_connections[peer] = connection_id
+        return connection_id, True
+
+    def next_http_request(self) -> int:
+        with self.lock:
+            self._http_requests += 1
+            return self._http_requests
+
+    def next_request_id(self) -> str:
+        with self.lock:
+            self._request_ids += 1
+            return f"req_rws_{self.id}_{self._request_ids}"
+
+    def sse_playback(self, position: int) -> Playback:
+        key = (position, "\x00sse")
+        playback = self._playbacks.get(key)
+        if playback is None:
+            playback = Playback.for_sse(self.index.turns[position])
+            self._playbacks[key] = playback
+        return playback
+
+    def upstream_body(
+        self, request: dict[str, Any], body: bytes, known_upstream: set[str] | None = None
+    ) -> bytes:
+        """The body to send upstream: as sent, unless it chains from a replayed response.
+
+        The upstream never saw a response that came from the cassette, so such a request
+        goes up with the whole conversation in ``input`` instead of ``previous_response_id``.
+        """
+        parent = request.get("previous_response_id")
+        known = self.upstream_ids if known_upstream is None else known_upstream
+        if not isinstance(parent, str) or parent in known or not self.index.knows_response(parent):
+            return body
+        with self.lock:
+            items = self.index.raw_effective_input(request)
+        if items is None:
+            return body
+        rewritten = {k: v for k, v in request.items() if k != "previous_response_id"}
+        rewritten["input"] = items
+        return json.dumps(rewritten).encode("utf-8")
 
     def add_closer(self, closer: Callable[[], Any]) -> None:
         """Register how to close a live connection when the test ends."""
@@ -111,7 +174,7 @@ class Mount:
             return self.index.lookup(request)
 
     def playback(self, position: int, lane: str | None) -> Playback:
-        key = (position, lane)
+        key = (position, lane or "")
         playback = self._playbacks.get(key)
         if playback is None:
             playback = Playback.for_websocket(self.index.turns[position], lane)
@@ -120,6 +183,9 @@ class Mount:
 
     def on_recorded(self, turn: Turn) -> None:
         """A recorded turn ended: later requests may chain from it (new_episodes)."""
+        if turn.response_id is not None:
+            with self.lock:
+                self.upstream_ids.add(turn.response_id)
         if self.replays:
             with self.lock:
                 # It was answered live, so it counts as played in this test.
@@ -222,7 +288,7 @@ class Mount:
                 old_positions.setdefault(key, []).append(position)
             replaced: dict[int, Turn] = {}
             appended: list[Turn] = []
-            for turn, key in zip(recorded, TurnIndex.build(recorded, ignore).keys):
+            for turn, key in zip(recorded, TurnIndex.build(recorded, ignore).keys, strict=True):
                 free = [p for p in old_positions.get(key, []) if p not in replaced]
                 if free:
                     replaced[free[0]] = turn

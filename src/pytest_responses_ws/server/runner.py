@@ -113,7 +113,8 @@ class LoopbackRunner:
         return self
 
     def _run(self) -> None:
-        assert self._server is not None and self._socket is not None
+        assert self._server is not None
+        assert self._socket is not None
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:

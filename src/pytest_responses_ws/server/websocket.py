@@ -28,7 +28,9 @@ class ProtocolViolation(RwsError, AssertionError):
 
 
 def scope_headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])
+    }
 
 
 class WebSocketSession:
@@ -182,17 +184,23 @@ class WebSocketSession:
                     return
             return
         previous = self._lane_tails.get(lane)
-        self._lane_tails[lane] = asyncio.create_task(self._paced(previous, playback.frames, schedule, arrived_ns))
+        self._lane_tails[lane] = asyncio.create_task(
+            self._paced(previous, playback.frames, schedule, arrived_ns)
+        )
 
     async def _paced(
-        self, previous: asyncio.Task[None] | None, frames: tuple[str, ...], schedule: list[float], arrived_ns: int
+        self,
+        previous: asyncio.Task[None] | None,
+        frames: tuple[str, ...],
+        schedule: list[float],
+        arrived_ns: int,
     ) -> None:
         if previous is not None:
             # Creates on one lane run in order: wait for the one before to finish.
             with contextlib.suppress(asyncio.CancelledError):
                 await previous
         clock = self.mount.clock
-        for frame, at_s in zip(frames, schedule):
+        for frame, at_s in zip(frames, schedule, strict=True):
             delay = at_s - (clock() - arrived_ns) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -212,10 +220,12 @@ class WebSocketSession:
                 RecordingError(f"recording failed: could not open the upstream WebSocket {url}: {exc}")
             )
             if deny_on_failure:
-                await self._deny(status, body or b"")
+                await self._deny(status, bytes(body or b""))
             else:
                 await self.send_event(
-                    error_event("rws_upstream_unavailable", f"could not reach the upstream {url}: {exc}", status=502)
+                    error_event(
+                        "rws_upstream_unavailable", f"could not reach the upstream {url}: {exc}", status=502
+                    )
                 )
             return False
         self._upstream_reader = asyncio.create_task(self._pump_upstream(self.upstream))
@@ -238,16 +248,9 @@ class WebSocketSession:
         assert mount.recorder is not None
         if self.upstream is None and not await self._connect_upstream():
             return
-        outgoing = text
-        parent = data.get("previous_response_id")
-        if isinstance(parent, str) and parent not in self._upstream_ids and mount.index.knows_response(parent):
-            # The parent was replayed from the cassette, so the upstream never saw it:
-            # send the whole conversation instead of the id (the recording keeps the request as sent).
-            items = mount.index.raw_effective_input(data)
-            if items is not None:
-                rewritten = {k: v for k, v in data.items() if k != "previous_response_id"}
-                rewritten["input"] = items
-                outgoing = json.dumps(rewritten)
+        # Only this upstream socket resolves ids it created (store: false); the recording
+        # keeps the request as the client sent it.
+        outgoing = mount.upstream_body(data, text.encode("utf-8"), self._upstream_ids).decode("utf-8")
         mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
         await self._forward(outgoing)
 

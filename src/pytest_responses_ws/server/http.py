@@ -1,0 +1,256 @@
+"""The HTTP side of the loopback server: ``POST /v1/responses`` with SSE or JSON answers.
+
+Replay answers from the mount's index exactly as the service would (status, headers,
+``event:``/``data:`` framing, no ``[DONE]``). Recording proxies to the upstream with a
+streaming client and passes each chunk on as it arrives, timestamping every SSE event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import httpx
+
+from ..core.replay import MISS_ERROR_CODE, HttpAnswer, http_answer
+from ..errors import RecordingError
+from .mount import Mount
+from .runner import Receive, Scope, Send
+from .upstream import forwarded_headers
+from .websocket import ProtocolViolation, scope_headers
+
+SSE_CONTENT_TYPE = b"text/event-stream; charset=utf-8"
+JSON_CONTENT_TYPE = b"application/json"
+#: Bounds on one upstream HTTP exchange while recording.
+UPSTREAM_TIMEOUT = httpx.Timeout(connect=30.0, read=300.0, write=30.0, pool=30.0)
+
+
+def error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+class HttpExchange:
+    """Serves one HTTP request for a mount."""
+
+    def __init__(
+        self, mount: Mount, scope: Scope, receive: Receive, send: Send, client: httpx.AsyncClient
+    ) -> None:
+        self.mount = mount
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.upstream_client = client
+        self.headers = scope_headers(scope)
+
+    async def respond_json(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", JSON_CONTENT_TYPE),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", self.mount.next_request_id().encode()),
+                ],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": payload})
+
+    async def read_body(self) -> bytes | None:
+        chunks = []
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def run(self) -> None:
+        mount = self.mount
+        if self.scope.get("method") != "POST":
+            await self.respond_json(
+                405, error_body("method_not_allowed", "only POST /v1/responses is served on this path")
+            )
+            return
+        body = await self.read_body()
+        arrived_ns = mount.clock()
+        if body is None:
+            return
+        connection_id, _new_connection = mount.http_connection(self.scope, self.headers, arrived_ns)
+        number = mount.next_http_request()
+        where = f"HTTP request {number} (connection {connection_id})"
+        try:
+            request = json.loads(body)
+        except ValueError as exc:
+            request = None
+            problem = f"malformed request body on {where}: not valid JSON ({exc})"
+        else:
+            problem = (
+                "" if isinstance(request, dict) else f"malformed request body on {where}: not a JSON object"
+            )
+        if problem or not isinstance(request, dict):
+            mount.fail(ProtocolViolation(problem))
+            await self.respond_json(400, error_body("invalid_json", problem))
+            return
+        if mount.finished:
+            await self.respond_json(
+                409, error_body("rws_test_finished", "the test that owned this URL has finished")
+            )
+            return
+        wants_stream = request.get("stream") is True
+        if mount.replays:
+            result = mount.lookup(request)
+            if result.turn is not None:
+                await self.replay(
+                    result.turn, http_answer(mount.index.turns[result.turn], wants_stream=wants_stream)
+                )
+                return
+            if not mount.records:
+                message = mount.miss(request, result, where)
+                # 400, not 5xx: SDK retries would only delay the failure the test reports anyway.
+                await self.respond_json(400, error_body(MISS_ERROR_CODE, message))
+                return
+        await self.record(request, body, arrived_ns, connection_id)
+
+    # -- replay ---------------------------------------------------------------
+
+    async def replay(self, position: int, answer: HttpAnswer) -> None:
+        if not answer.stream:
+            assert answer.body is not None
+            await self.respond_json(answer.status, answer.body)
+            return
+        playback = self.mount.sse_playback(position)
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", SSE_CONTENT_TYPE),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-request-id", self.mount.next_request_id().encode()),
+                ],
+            }
+        )
+        schedule = playback.schedule(self.mount.settings.timing.factor)
+        started = self.mount.clock()
+        for i, chunk in enumerate(playback.frames):
+            if schedule is not None:
+                delay = schedule[i] - (self.mount.clock() - started) / 1e9
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await self.send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
+        await self.send({"type": "http.response.body", "body": b""})
+
+    # -- recording --------------------------------------------------------------
+
+    async def record(self, request: dict[str, Any], body: bytes, arrived_ns: int, connection_id: int) -> None:
+        mount = self.mount
+        recorder = mount.recorder
+        assert recorder is not None
+        outgoing = mount.upstream_body(request, body)
+        url = mount.settings.upstream.rstrip("/") + "/responses"
+        query = self.scope.get("query_string", b"").decode()
+        if query:
+            url += "?" + query
+        headers = dict(forwarded_headers(self.headers))
+        headers["accept-encoding"] = "identity"  # per-event timing needs the bytes as they arrive
+        pending = recorder.start_turn(connection_id, request, arrived_ns, transport="http")
+        try:
+            async with self.upstream_client.stream(
+                "POST", url, content=outgoing, headers=headers, timeout=UPSTREAM_TIMEOUT
+            ) as upstream:
+                content_type = upstream.headers.get("content-type", "")
+                if upstream.status_code == 200 and content_type.startswith("text/event-stream"):
+                    await self._relay_stream(upstream, pending)
+                    return
+                payload = await upstream.aread()
+                recorder.discard(pending)
+                try:
+                    parsed = json.loads(payload)
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict):
+                    status = upstream.status_code
+                    turn = recorder.store(
+                        pending,
+                        outcome="completed" if status < 400 else "http_error",
+                        status=status,
+                        body=parsed,
+                    )
+                    mount.on_recorded(turn)
+                await self._relay_plain(upstream, payload)
+        except httpx.HTTPError as exc:
+            recorder.discard(pending)
+            mount.fail(RecordingError(f"recording failed: the upstream request to {url} failed: {exc!r}"))
+            with contextlib.suppress(OSError, RuntimeError):
+                await self.respond_json(
+                    502, error_body("rws_upstream_unavailable", f"upstream failed: {exc!r}")
+                )
+
+    async def _relay_plain(self, upstream: httpx.Response, payload: bytes) -> None:
+        headers = [(b"content-type", upstream.headers.get("content-type", "application/json").encode())]
+        request_id = upstream.headers.get("x-request-id")
+        if request_id:
+            headers.append((b"x-request-id", request_id.encode()))
+        await self.send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
+        await self.send({"type": "http.response.body", "body": payload})
+
+    async def _relay_stream(self, upstream: httpx.Response, pending: Any) -> None:
+        mount = self.mount
+        recorder = mount.recorder
+        assert recorder is not None
+        headers = [(b"content-type", SSE_CONTENT_TYPE), (b"cache-control", b"no-cache")]
+        request_id = upstream.headers.get("x-request-id")
+        if request_id:
+            headers.append((b"x-request-id", request_id.encode()))
+        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+        parser = SseParser()
+        async for chunk in upstream.aiter_bytes():
+            at_ns = mount.clock()
+            for data in parser.feed(chunk):
+                turn = recorder.on_http_event(pending, data, at_ns)
+                if turn is not None:
+                    # Stored before the client sees the terminal event (it may end the test).
+                    mount.on_recorded(turn)
+            await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await self.send({"type": "http.response.body", "body": b""})
+
+
+class SseParser:
+    """Incremental SSE parser yielding each event's ``data`` decoded as JSON."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        self._buffer += chunk
+        events: list[dict[str, Any]] = []
+        while True:
+            # Events end at a blank line; servers may use \n or \r\n.
+            end, size = _block_end(self._buffer)
+            if end < 0:
+                return events
+            block, self._buffer = self._buffer[:end], self._buffer[end + size :]
+            data_lines = [
+                line[5:].lstrip(b" ")
+                for line in block.replace(b"\r\n", b"\n").split(b"\n")
+                if line.startswith(b"data:")
+            ]
+            if not data_lines:
+                continue
+            try:
+                data = json.loads(b"\n".join(data_lines))
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                events.append(data)
+
+
+def _block_end(buffer: bytes) -> tuple[int, int]:
+    candidates = [(buffer.find(sep), len(sep)) for sep in (b"\n\n", b"\r\n\r\n")]
+    found = [c for c in candidates if c[0] >= 0]
+    return min(found) if found else (-1, 0)

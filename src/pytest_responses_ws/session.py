@@ -23,6 +23,7 @@ from .config import (
     parse_upstream,
     resolve_settings,
 )
+from .clients import warm_openai_parsers
 from .server.app import LoopbackServer
 from .server.mount import Mount
 
@@ -67,6 +68,8 @@ class RwsSession:
         """The loopback server, started on first use so runs that never need it pay nothing."""
         if self._server is None:
             self._server = LoopbackServer().start()
+            # Cold start belongs to the process, not to the first test's first turn.
+            warm_openai_parsers()
         return self._server
 
     def stop(self) -> None:

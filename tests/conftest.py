@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support.project import Project
 
 from pytest_responses_ws.clients import warm_openai_parsers
 from pytest_responses_ws.sim import Script, SimulatorServer, serve_simulator
+from support.project import Project
 
 # pytester's in-process runs drop modules first imported inside them, and with
 # PYTHONDONTWRITEBYTECODE set pytest re-rewrites plugin packages on every import.

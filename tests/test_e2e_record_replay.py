@@ -7,6 +7,7 @@ server, a real upstream on loopback for recording, and no upstream at all for re
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -60,7 +61,8 @@ def test_record_once_then_replay_offline_over_both_transports(
     assert [p.relative_to(project.path).parent.as_posix() for p in cassettes] == ["cassettes/test_agent"] * 2
     for path in cassettes:
         text = path.read_text(encoding="utf-8")
-        assert FAKE_API_KEY not in text and "RWSSECRET" not in text
+        assert FAKE_API_KEY not in text
+        assert "RWSSECRET" not in text
         turns = _turns(path)
         assert len(turns) == 5
         assert {t["transport"] for t in turns} == {recorded_over}
@@ -85,7 +87,7 @@ def test_replay_sends_recorded_events_in_order_with_chained_ids(project: Project
     # WebSocket mode sent only new items after the first turn, chained by previous_response_id.
     requests = [t["request"] for t in turns]
     assert requests[0].get("previous_response_id") is None  # type: ignore[attr-defined]
-    for earlier, later in zip(turns, turns[1:]):
+    for earlier, later in itertools.pairwise(turns):
         parent = earlier["events"][-1]["data"]["response"]["id"]  # type: ignore[index]
         assert later["request"]["previous_response_id"] == parent  # type: ignore[index]
         assert [i["type"] for i in later["request"]["input"]] == ["function_call_output"]  # type: ignore[index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import Any
 
 from .core.synthesize import synthesize_events
@@ -66,3 +67,26 @@ def warm_openai_parsers() -> bool:
             construct_type_unchecked(value=event, type_=ResponsesServerEvent)  # type: ignore[arg-type]
     _warmed = True
     return True
+
+
+def exclude_loopback_from_vcr(vcr: Any, port: Callable[[], int | None]) -> None:
+    """Keep a pytest-recording/vcrpy cassette from capturing the loopback server's traffic.
+
+    The filter is added to every cassette this VCR builds, after the user's own
+    ``before_record_request`` settings, so a ``vcr_config`` cannot drop it. A request
+    vcrpy filters out is neither recorded nor looked up: it goes to the loopback server.
+    """
+    build = vcr._build_before_record_request
+
+    def build_with_exclusion(options: Any) -> Callable[[Any], Any]:
+        user_filter = build(options)
+
+        def before_record_request(request: Any) -> Any:
+            ours = port()
+            if ours is not None and request.host in ("127.0.0.1", "localhost") and request.port == ours:
+                return None
+            return user_filter(request)
+
+        return before_record_request
+
+    vcr._build_before_record_request = build_with_exclusion

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .cassette.model import TRANSPORTS, Transport
+from .clients import exclude_loopback_from_vcr
 from .errors import CassetteError, RwsError, combine_failures
 from .handle import PLACEHOLDER_API_KEY, RwsHandle
 from .server.app import LoopbackServer
@@ -79,6 +80,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.stop()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    # pytest-recording in the same run: its cassettes must not capture our loopback traffic.
+    session = config.stash[SESSION_KEY]
+    exclude_loopback_from_vcr(vcr, lambda: session.server_port)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from .cassette.model import TRANSPORTS, Cassette, Transport
 from .cassette.store import cassette_path, cassette_stem, clean_name, load_cassette
+from .clients import warm_openai_parsers
 from .config import (
     RecordMode,
     Settings,
@@ -23,7 +24,6 @@ from .config import (
     parse_upstream,
     resolve_settings,
 )
-from .clients import warm_openai_parsers
 from .server.app import LoopbackServer
 from .server.mount import Mount
 
@@ -71,6 +71,11 @@ class RwsSession:
             # Cold start belongs to the process, not to the first test's first turn.
             warm_openai_parsers()
         return self._server
+
+    @property
+    def server_port(self) -> int | None:
+        """The loopback port, or None while the server has not started."""
+        return None if self._server is None else self._server.runner.port
 
     def stop(self) -> None:
         if self._server is not None:

@@ -97,7 +97,9 @@ def http_loop(client: Any) -> tuple[str, list[dict[str, Any]]]:
     history: list[Any] = list(PROMPT)
     for _ in range(MAX_TURNS):
         response = None
-        for event in client.responses.create(model=MODEL, input=history, tools=TOOLS, store=False, stream=True):
+        for event in client.responses.create(
+            model=MODEL, input=history, tools=TOOLS, store=False, stream=True
+        ):
             events.append(event)
             if event.type == "response.completed":
                 response = event.response
@@ -115,7 +117,9 @@ async def async_http_loop(client: Any) -> tuple[str, list[dict[str, Any]]]:
     history: list[Any] = list(PROMPT)
     for _ in range(MAX_TURNS):
         response = None
-        stream = await client.responses.create(model=MODEL, input=history, tools=TOOLS, store=False, stream=True)
+        stream = await client.responses.create(
+            model=MODEL, input=history, tools=TOOLS, store=False, stream=True
+        )
         async for event in stream:
             events.append(event)
             if event.type == "response.completed":

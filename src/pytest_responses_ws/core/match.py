@@ -52,7 +52,7 @@ class RequestKey:
 class MatchResult:
     """The outcome of a lookup: ``turn`` is set on a hit, else ``reason`` says why not."""
 
-    key: RequestKey | None
+    key: RequestKey
     turn: int | None = None
     reason: str = ""
     #: Recorded turns with the same key that were already played (when that caused the miss).
@@ -90,18 +90,20 @@ class TurnIndex:
 
     # -- keys -------------------------------------------------------------
 
-    def key_for(self, request: Mapping[str, Any]) -> RequestKey | str:
-        """The request's key, or a reason it cannot have one (an unknown parent id)."""
+    def key_for(self, request: Mapping[str, Any]) -> RequestKey:
+        """The request's key.
+
+        A parent id the cassette does not hold (a stored response made before recording,
+        or one the upstream rejected) stands for itself: the chain folds from a digest of
+        the id, so a recorded turn with that parent still matches, and so do its children.
+        """
         parent = request.get("previous_response_id")
         if parent is None:
             state = _ROOT
         elif parent in self._after:
             state = self._after[parent]
         else:
-            return (
-                f"previous_response_id {parent!r} is not a response recorded in this cassette, "
-                "so the conversation it continues is unknown"
-            )
+            state = _fold(_ROOT, [{"previous_response_id": parent}])
         context = _fold(state, normalize_input(request.get("input")))
         return RequestKey(_params_digest(normalize_params(request, self.ignore)), context)
 
@@ -110,13 +112,6 @@ class TurnIndex:
         position = len(self.turns)
         self.turns.append(turn)
         key = self.key_for(turn.request)
-        if isinstance(key, str):
-            # A parent outside the cassette (a stored response made before recording):
-            # chain from a digest of the id so children of this turn still match.
-            parent = str(turn.request.get("previous_response_id"))
-            state = _fold(_ROOT, [{"previous_response_id": parent}])
-            context = _fold(state, normalize_input(turn.request.get("input")))
-            key = RequestKey(_params_digest(normalize_params(turn.request, self.ignore)), context)
         self.keys.append(key)
         self._by_key.setdefault(key, []).append(position)
         response = turn_response(turn)
@@ -131,10 +126,15 @@ class TurnIndex:
     def lookup(self, request: Mapping[str, Any]) -> MatchResult:
         """Find the first not-yet-played turn recorded for ``request`` and mark it played."""
         key = self.key_for(request)
-        if isinstance(key, str):
-            return MatchResult(None, reason=key)
         candidates = self._by_key.get(key)
         if not candidates:
+            parent = request.get("previous_response_id")
+            if parent is not None and parent not in self._after:
+                return MatchResult(
+                    key,
+                    reason=f"previous_response_id {parent!r} is not a response recorded in this cassette, "
+                    "and no recorded turn continues it with this input",
+                )
             return MatchResult(key, reason="no recorded turn has this request")
         for position in candidates:
             if self._played.get(position, 0) == 0:
@@ -208,6 +208,39 @@ class TurnIndex:
             ]
             parent = turn.request.get("previous_response_id")
         return items
+
+
+def _is_prompt_item(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") == "message"
+        and item.get("role")
+        in (
+            "user",
+            "system",
+            "developer",
+        )
+    )
+
+
+def conversation_keys(turns: Sequence[Turn], ignore: Sequence[str] = ()) -> list[bytes]:
+    """For each turn, a digest of the conversation it belongs to.
+
+    A conversation is known by its parameters and its opening prompt: the leading
+    user/system/developer messages of the turn's effective input. Model output (and so
+    generated call ids) is left out, so re-recording a conversation gives it the same key.
+    """
+    index = TurnIndex.build(turns, ignore)
+    keys = []
+    for turn in turns:
+        items = index.effective_input(turn.request) or normalize_input(turn.request.get("input"))
+        prompt = []
+        for item in items:
+            if not _is_prompt_item(item):
+                break
+            prompt.append(item)
+        keys.append(_fold(_params_digest(normalize_params(turn.request, ignore)), prompt))
+    return keys
 
 
 def _strip_output_item(item: Any) -> Any:

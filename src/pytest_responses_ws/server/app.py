@@ -18,6 +18,7 @@ import httpx
 from .http import HttpExchange
 from .mount import Mount
 from .runner import LoopbackRunner, Receive, Scope, Send
+from .upstream import direct_upstream_client
 from .websocket import WebSocketSession
 
 MOUNT_PREFIX = "/rws/"
@@ -55,7 +56,7 @@ class LoopbackApp:
     def upstream_client(self) -> httpx.AsyncClient:
         """One pooled client for recording over HTTP, created on the server's loop."""
         if self._upstream_client is None:
-            self._upstream_client = httpx.AsyncClient(http2=False, follow_redirects=False, trust_env=False)
+            self._upstream_client = direct_upstream_client(follow_redirects=False, trust_env=False)
         return self._upstream_client
 
 

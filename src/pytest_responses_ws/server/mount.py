@@ -24,7 +24,7 @@ from ..cassette.redact import Redactor
 from ..cassette.store import write_cassette_atomically
 from ..config import RecordMode, Settings
 from ..core.explain import explain_miss
-from ..core.match import MatchResult, TurnIndex
+from ..core.match import MatchResult, TurnIndex, conversation_keys
 from ..core.record import SessionRecorder
 from ..core.replay import Playback
 from ..errors import CassetteMissError, CassetteNotFoundError, RecordingError, RwsError
@@ -77,6 +77,7 @@ class Mount:
         #: Responses the upstream created during this test (it can resolve these ids).
         self.upstream_ids: set[str] = set()
         self.finished = False
+        self._recording_broken = False
 
     @property
     def missing_cassette(self) -> bool:
@@ -217,6 +218,11 @@ class Mount:
             f"    {self.record_command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
         )
 
+    def recording_broken(self, error: RwsError) -> None:
+        """The recording lost part of an answer: report it, and write no cassette."""
+        self._recording_broken = True
+        self.fail(error)
+
     def fail(self, error: RwsError) -> None:
         with self.lock:
             # The same missing cassette is reported once, however many requests hit it.
@@ -247,6 +253,8 @@ class Mount:
             return list(self.failures)
 
     def _save_recording(self, recorder: SessionRecorder) -> None:
+        if self._recording_broken:
+            return
         unfinished = recorder.unfinished()
         if unfinished:
             first = unfinished[0]
@@ -280,21 +288,16 @@ class Mount:
         if mode is RecordMode.NEW_EPISODES:
             return [*old, *recorded]
         if mode is RecordMode.ALL and old:
-            # Re-recorded turns replace the ones they match; the rest are kept, new ones appended.
-            # Keys are content digests, so keys from two indexes compare.
+            # A conversation recorded again replaces its earlier recording (re-recording
+            # brings new ids, so turns cannot be paired one by one); the rest are kept.
             ignore = self.settings.ignore_fields
-            old_positions: dict[Any, list[int]] = {}
-            for position, key in enumerate(TurnIndex.build(old, ignore).keys):
-                old_positions.setdefault(key, []).append(position)
-            replaced: dict[int, Turn] = {}
-            appended: list[Turn] = []
-            for turn, key in zip(recorded, TurnIndex.build(recorded, ignore).keys, strict=True):
-                free = [p for p in old_positions.get(key, []) if p not in replaced]
-                if free:
-                    replaced[free[0]] = turn
-                else:
-                    appended.append(turn)
-            return [replaced.get(i, turn) for i, turn in enumerate(old)] + appended
+            renewed = set(conversation_keys(recorded, ignore))
+            kept = [
+                turn
+                for turn, key in zip(old, conversation_keys(old, ignore), strict=True)
+                if key not in renewed
+            ]
+            return [*kept, *recorded]
         return list(recorded)
 
 

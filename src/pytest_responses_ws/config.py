@@ -75,8 +75,12 @@ def _usage(source: str, message: str) -> pytest.UsageError:
 
 
 def parse_record_mode(value: Any, source: str) -> RecordMode:
+    if isinstance(value, RecordMode):
+        return value
     try:
-        return RecordMode(value.value if isinstance(value, RecordMode) else str(value).strip())
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return RecordMode(value.strip().lower())
     except ValueError:
         valid = ", ".join(mode.value for mode in RecordMode)
         raise _usage(source, f"unknown record mode {value!r}; expected one of {valid}") from None
@@ -105,7 +109,7 @@ def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
     names = value.split(",") if isinstance(value, str) else list(value)
     result: list[Transport] = []
     for raw in names:
-        name = str(raw).strip()
+        name = str(raw).strip().lower()
         if not name:
             continue
         if name not in TRANSPORTS:

@@ -36,7 +36,10 @@ def _header_secret_values(name: str, value: str) -> list[str]:
     if name == "authorization" or name == "proxy-authorization":
         scheme, _, credential = value.partition(" ")
         return [credential.strip() or scheme.strip()]
-    if name in ("cookie", "set-cookie"):
+    if name == "set-cookie":
+        # Only the cookie's own value is secret; path, domain and expiry attributes are not.
+        return [value.split(";", 1)[0].partition("=")[2].strip()]
+    if name == "cookie":
         return [part.partition("=")[2].strip() for part in value.split(";")]
     return [value.strip()]
 
@@ -89,3 +92,26 @@ class Redactor:
         if isinstance(value, list):
             return [self.scrub(v) for v in value]
         return value
+
+
+#: Tool fields that carry credentials for servers the model may call (MCP servers, connectors).
+TOOL_SECRET_FIELDS = ("authorization", "headers")
+
+
+def redact_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``request`` without credentials embedded in tool definitions.
+
+    Matching applies the same redaction to incoming requests, so a turn recorded
+    with such a credential still matches the request as the client sends it.
+    """
+    tools = request.get("tools")
+    if not isinstance(tools, list) or not any(
+        isinstance(tool, dict) and any(k in tool for k in TOOL_SECRET_FIELDS) for tool in tools
+    ):
+        return dict(request)
+    cleaned = []
+    for tool in tools:
+        if isinstance(tool, dict):
+            tool = {k: (REDACTED if k in TOOL_SECRET_FIELDS else v) for k, v in tool.items()}
+        cleaned.append(tool)
+    return {**request, "tools": cleaned}

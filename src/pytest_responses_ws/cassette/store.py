@@ -54,12 +54,21 @@ def load_cassette(path: Path) -> Cassette:
     return decode_cassette(text, path)
 
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_cassette_atomically(path: Path, cassette: Cassette) -> None:
     """Write ``cassette`` to ``path`` so readers see the old file or the new one, never a part."""
     text = encode_cassette(cassette)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; a cassette is shared project data, so keep the
+        # old file's mode or give a new one the umask's default.
+        os.chmod(tmp_name, path.stat().st_mode & 0o777 if path.exists() else _default_mode())
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .match import MatchResult, TurnIndex
-from .normalize import normalize_params
+from .normalize import canonical_json, normalize_params
 
 _ABSENT = object()
 #: How many recorded turns a miss report shows, and how many differences per turn.
@@ -64,7 +64,10 @@ def diff(recorded: Any, sent: Any, pointer: str = "") -> list[Difference]:
         return out
     if recorded is _ABSENT and sent is _ABSENT:
         return []
-    return [] if recorded == sent else [Difference(pointer, recorded, sent)]
+    # Compare as JSON, like matching does: 1 and 1.0, or true and 1, are different requests.
+    if recorded is not _ABSENT and sent is not _ABSENT and canonical_json(recorded) == canonical_json(sent):
+        return []
+    return [Difference(pointer, recorded, sent)]
 
 
 def effective_view(index: TurnIndex, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..cassette.redact import redact_request
+
 JSONDict = dict[str, Any]
 
 #: Fields that only say how a turn travels, never what it asks.
@@ -105,7 +107,7 @@ def normalize_params(request: Mapping[str, Any], ignore: Iterable[str] = ()) -> 
     """
     params = {
         key: value
-        for key, value in request.items()
+        for key, value in redact_request(request).items()
         if key not in TRANSPORT_FIELDS and key not in CONTEXT_FIELDS and value is not None
     }
     pointers = [entry for entry in ignore if entry.startswith("/")]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..cassette.model import ConnectionClose, ConnectionRecord, RecordedEvent, Transport, Turn
-from ..cassette.redact import Redactor
+from ..cassette.redact import Redactor, redact_request
 from .synthesize import TERMINAL_EVENT_TYPES
 
 _OUTCOMES = {
@@ -202,22 +202,3 @@ class SessionRecorder:
         dropped = [p for lane in conn.lanes.values() for p in lane]
         conn.lanes.clear()
         return dropped
-
-
-#: Request fields that carry credentials for tools the model may call (MCP servers, connectors).
-_TOOL_SECRET_FIELDS = ("authorization", "headers")
-
-
-def redact_request(request: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``request`` without credentials embedded in tool definitions."""
-    tools = request.get("tools")
-    if not isinstance(tools, list) or not any(
-        isinstance(tool, dict) and any(k in tool for k in _TOOL_SECRET_FIELDS) for tool in tools
-    ):
-        return dict(request)
-    cleaned = []
-    for tool in tools:
-        if isinstance(tool, dict):
-            tool = {k: ("[redacted]" if k in _TOOL_SECRET_FIELDS else v) for k, v in tool.items()}
-        cleaned.append(tool)
-    return {**request, "tools": cleaned}

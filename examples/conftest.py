@@ -1,0 +1,6 @@
+"""Makes ``weather_agent`` importable from the example tests."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

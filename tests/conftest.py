@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from support.project import Project
 # pytester's in-process runs drop modules first imported inside them, and with
 # PYTHONDONTWRITEBYTECODE set pytest re-rewrites plugin packages on every import.
 # Importing them here (and warming the SDK) keeps each run from paying that again.
+os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"  # it would export to the real API
 warm_openai_parsers()
 import agents  # noqa: E402, F401
 import hypothesis  # noqa: E402, F401

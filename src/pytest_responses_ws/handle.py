@@ -9,6 +9,8 @@ from .cassette.model import Transport
 from .config import RecordMode, Settings
 
 if TYPE_CHECKING:
+    from agents import RunConfig
+    from agents.models.openai_provider import OpenAIProvider
     from openai import AsyncOpenAI, OpenAI
 
     from .server.mount import Mount
@@ -78,6 +80,39 @@ class RwsHandle:
         from openai import AsyncOpenAI
 
         return AsyncOpenAI(**self._client_kwargs(kwargs))
+
+    def agents_model_provider(self, **kwargs: Any) -> OpenAIProvider:
+        """An openai-agents ``OpenAIProvider`` on this test's transport and mount.
+
+        ``use_responses_websocket`` follows :attr:`transport`, so one agent test runs over
+        ``OpenAIResponsesModel`` (HTTP) and ``OpenAIResponsesWSModel`` (WebSocket).
+        """
+        from agents.models.openai_provider import OpenAIProvider
+
+        # A client of our own rather than base_url/api_key: the agents SDK otherwise shares
+        # one module-level HTTP client across event loops, and pytest-asyncio gives each
+        # test a new loop, so the next test would reuse a connection of a closed loop.
+        options: dict[str, Any] = {
+            "openai_client": self.async_openai_client(),
+            "use_responses": True,
+            "use_responses_websocket": self.transport == "ws",
+        }
+        options.update(kwargs)
+        return OpenAIProvider(**options)
+
+    def agents_run_config(self, **kwargs: Any) -> RunConfig:
+        """A ``RunConfig`` for ``Runner.run(agent, input, run_config=...)`` on this test's transport.
+
+        Tracing is disabled while replaying: the agents SDK exports traces to the real API
+        on its own, which an offline replay must not try. Keyword arguments override.
+        """
+        from agents import RunConfig
+
+        options: dict[str, Any] = {"model_provider": self.agents_model_provider()}
+        if not self.recording:
+            options["tracing_disabled"] = True
+        options.update(kwargs)
+        return RunConfig(**options)
 
     def __repr__(self) -> str:
         return f"<RwsHandle {self.transport} {self.record_mode.value} {self.cassette_path}>"

@@ -29,6 +29,8 @@ class Project:
             "filterwarnings = ignore::DeprecationWarning\n"
         )
         monkeypatch.setenv("RWS_EVENTS_OUT", str(self.events_file))
+        # The agents SDK exports traces to the real API by itself; tests reach loopback only.
+        monkeypatch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
         monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
         monkeypatch.delenv("OPENAI_WEBSOCKET_BASE_URL", raising=False)
 

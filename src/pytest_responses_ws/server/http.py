@@ -193,9 +193,8 @@ class HttpExchange:
 
     async def _relay_plain(self, upstream: httpx.Response, payload: bytes) -> None:
         headers = [(b"content-type", upstream.headers.get("content-type", "application/json").encode())]
-        request_id = upstream.headers.get("x-request-id")
-        if request_id:
-            headers.append((b"x-request-id", request_id.encode()))
+        request_id = upstream.headers.get("x-request-id") or self.mount.next_request_id()
+        headers.append((b"x-request-id", request_id.encode()))
         await self.send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
         await self.send({"type": "http.response.body", "body": payload})
 
@@ -204,9 +203,8 @@ class HttpExchange:
         recorder = mount.recorder
         assert recorder is not None
         headers = [(b"content-type", SSE_CONTENT_TYPE), (b"cache-control", b"no-cache")]
-        request_id = upstream.headers.get("x-request-id")
-        if request_id:
-            headers.append((b"x-request-id", request_id.encode()))
+        request_id = upstream.headers.get("x-request-id") or self.mount.next_request_id()
+        headers.append((b"x-request-id", request_id.encode()))
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         parser = SseParser()
         async for chunk in upstream.aiter_bytes():

@@ -79,7 +79,12 @@ def test_every_client_kind_replays_over_both_transports(project: Project, sim: o
     recorded = project.record(sim)  # type: ignore[arg-type]
     recorded.assert_outcomes(passed=8)
     cassettes = {path.stem: json.loads(path.read_text()) for path in project.cassettes()}
-    assert sorted(cassettes) == ["test_openai_agents", "test_openai_async", "test_openai_sync", "test_raw_clients"]
+    assert sorted(cassettes) == [
+        "test_openai_agents",
+        "test_openai_async",
+        "test_openai_sync",
+        "test_raw_clients",
+    ]
     # The first transport recorded; the second replayed the fresh cassette.
     assert {turn["transport"] for c in cassettes.values() for turn in c["turns"]} == {"http"}
 

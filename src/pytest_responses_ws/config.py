@@ -56,6 +56,7 @@ class Settings:
     ignore_fields: tuple[str, ...] = ()
     filter_headers: tuple[str, ...] = ()
     allow_playback_repeats: bool = False
+    redirect: bool = False
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -67,6 +68,7 @@ SETTING_KEYS = (
     "ignore_fields",
     "filter_headers",
     "allow_playback_repeats",
+    "redirect",
 )
 
 
@@ -151,9 +153,9 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return Path(value)
     if key in ("ignore_fields", "filter_headers"):
         return _string_tuple(value, source, key)
-    if key == "allow_playback_repeats":
+    if key in ("allow_playback_repeats", "redirect"):
         if not isinstance(value, bool):
-            raise _usage(source, f"allow_playback_repeats must be True or False, got {value!r}")
+            raise _usage(source, f"{key} must be True or False, got {value!r}")
         return value
     raise AssertionError(key)
 

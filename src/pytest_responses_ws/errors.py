@@ -54,6 +54,10 @@ class CassetteMissError(RwsError, AssertionError):
     """A request matched no recorded turn. The message is the full miss report."""
 
 
+class UnroutedRequestError(RwsError, AssertionError):
+    """A client tried to reach the real upstream while replaying."""
+
+
 class RecordingError(RwsError, AssertionError):
     """Recording through the upstream failed; nothing was written."""
 

@@ -15,6 +15,7 @@ from .cassette.model import TRANSPORTS, Transport
 from .clients import exclude_loopback_from_vcr
 from .errors import CassetteError, RwsError, combine_failures
 from .handle import PLACEHOLDER_API_KEY, RwsHandle
+from .redirect import RedirectTarget, guard_upstream
 from .server.app import LoopbackServer
 from .server.mount import Mount
 from .session import TRANSPORT_PARAM, RwsSession
@@ -204,7 +205,18 @@ def rws(
     monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
     if not mount.records:
         monkeypatch.setenv("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
-    yield handle
+    if settings.redirect or not mount.records:
+        target = RedirectTarget(
+            upstream=settings.upstream,
+            http_base=handle.base_url,
+            websocket_base=handle.websocket_base_url,
+            route=settings.redirect,
+            refuse=mount.refuse,
+        )
+        with guard_upstream(monkeypatch, target):
+            yield handle
+    else:
+        yield handle
     failures = rws_server.remove(mount)
     late = failures[item.stash.get(REPORTED_KEY, 0) :]
     if late:

@@ -13,12 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from .http import HttpExchange
 from .mount import Mount
 from .runner import LoopbackRunner, Receive, Scope, Send
-from .upstream import direct_upstream_client
 from .websocket import WebSocketSession
 
 MOUNT_PREFIX = "/rws/"
@@ -31,7 +28,6 @@ class LoopbackApp:
 
     def __init__(self) -> None:
         self.mounts: dict[str, Mount] = {}
-        self._upstream_client: httpx.AsyncClient | None = None
 
     def resolve(self, path: str) -> tuple[Mount | None, str, str]:
         """(mount, mount id, path below the mount) for a request path."""
@@ -51,13 +47,7 @@ class LoopbackApp:
         if kind == "websocket":
             await WebSocketSession(mount, scope, receive, send).run()
         else:
-            await HttpExchange(mount, scope, receive, send, self.upstream_client()).run()
-
-    def upstream_client(self) -> httpx.AsyncClient:
-        """One pooled client for recording over HTTP, created on the server's loop."""
-        if self._upstream_client is None:
-            self._upstream_client = direct_upstream_client(follow_redirects=False, trust_env=False)
-        return self._upstream_client
+            await HttpExchange(mount, scope, receive, send).run()
 
 
 def _error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:

@@ -12,19 +12,17 @@ import contextlib
 import json
 from typing import Any
 
-import httpx
-
 from ..core.replay import MISS_ERROR_CODE, HttpAnswer, http_answer
 from ..errors import RecordingError
+from . import upstream_http
 from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import forwarded_headers
+from .upstream_http import UpstreamHttpError, UpstreamResponse
 from .websocket import ProtocolViolation, scope_headers
 
 SSE_CONTENT_TYPE = b"text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = b"application/json"
-#: Bounds on one upstream HTTP exchange while recording.
-UPSTREAM_TIMEOUT = httpx.Timeout(connect=30.0, read=300.0, write=30.0, pool=30.0)
 
 
 def error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
@@ -34,14 +32,11 @@ def error_body(code: str, message: str, error_type: str = "invalid_request_error
 class HttpExchange:
     """Serves one HTTP request for a mount."""
 
-    def __init__(
-        self, mount: Mount, scope: Scope, receive: Receive, send: Send, client: httpx.AsyncClient
-    ) -> None:
+    def __init__(self, mount: Mount, scope: Scope, receive: Receive, send: Send) -> None:
         self.mount = mount
         self.scope = scope
         self.receive = receive
         self.send = send
-        self.upstream_client = client
         self.headers = scope_headers(scope)
 
     async def respond_json(self, status: int, body: dict[str, Any]) -> None:
@@ -156,13 +151,10 @@ class HttpExchange:
         query = self.scope.get("query_string", b"").decode()
         if query:
             url += "?" + query
-        headers = dict(forwarded_headers(self.headers))
-        headers["accept-encoding"] = "identity"  # per-event timing needs the bytes as they arrive
+        headers = [*forwarded_headers(self.headers), ("accept-encoding", "identity")]  # bytes as they arrive
         pending = recorder.start_turn(connection_id, request, arrived_ns, transport="http")
         try:
-            async with self.upstream_client.stream(
-                "POST", url, content=outgoing, headers=headers, timeout=UPSTREAM_TIMEOUT
-            ) as upstream:
+            async with upstream_http.post(url, outgoing, headers) as upstream:
                 content_type = upstream.headers.get("content-type", "")
                 if upstream.status_code == 200 and content_type.startswith("text/event-stream"):
                     await self._relay_stream(upstream, pending)
@@ -183,7 +175,7 @@ class HttpExchange:
                     )
                     mount.on_recorded(turn)
                 await self._relay_plain(upstream, payload)
-        except httpx.HTTPError as exc:
+        except UpstreamHttpError as exc:
             recorder.discard(pending)
             mount.fail(RecordingError(f"recording failed: the upstream request to {url} failed: {exc!r}"))
             with contextlib.suppress(OSError, RuntimeError):
@@ -191,14 +183,14 @@ class HttpExchange:
                     502, error_body("rws_upstream_unavailable", f"upstream failed: {exc!r}")
                 )
 
-    async def _relay_plain(self, upstream: httpx.Response, payload: bytes) -> None:
+    async def _relay_plain(self, upstream: UpstreamResponse, payload: bytes) -> None:
         headers = [(b"content-type", upstream.headers.get("content-type", "application/json").encode())]
         request_id = upstream.headers.get("x-request-id") or self.mount.next_request_id()
         headers.append((b"x-request-id", request_id.encode()))
         await self.send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
         await self.send({"type": "http.response.body", "body": payload})
 
-    async def _relay_stream(self, upstream: httpx.Response, pending: Any) -> None:
+    async def _relay_stream(self, upstream: UpstreamResponse, pending: Any) -> None:
         mount = self.mount
         recorder = mount.recorder
         assert recorder is not None

@@ -27,7 +27,8 @@ from ..core.explain import explain_miss
 from ..core.match import MatchResult, TurnIndex, conversation_keys
 from ..core.record import SessionRecorder
 from ..core.replay import Playback
-from ..errors import CassetteMissError, CassetteNotFoundError, RecordingError, RwsError
+from ..errors import CassetteMissError, CassetteNotFoundError, RecordingError, RwsError, UnroutedRequestError
+from ..redirect import refusal_message
 
 Clock = Callable[[], int]
 
@@ -217,6 +218,12 @@ class Mount:
             "to record the new turns and keep the others, run:\n"
             f"    {self.record_command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
         )
+
+    def refuse(self, url: str) -> str:
+        """A client tried to reach the real upstream while replaying: fail the test, say how to route it."""
+        message = refusal_message(url)
+        self.fail(UnroutedRequestError(message))
+        return message
 
     def recording_broken(self, error: RwsError) -> None:
         """The recording lost part of an answer: report it, and write no cassette."""

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-import httpcore
-import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 #: Headers that belong to one hop (or to the WebSocket handshake) and are never forwarded.
@@ -60,28 +57,3 @@ async def open_upstream_websocket(url: str, headers: Mapping[str, str]) -> Clien
         open_timeout=UPSTREAM_OPEN_TIMEOUT_S,
         close_timeout=5,
     )
-
-
-# Test helpers patch these class methods process-wide (vcrpy the httpx transport, respx
-# the httpcore pool) while a cassette or mock is active. The recording proxy's own
-# upstream traffic must go around them, so the originals are captured at import, which
-# happens when the plugin loads, before any test can patch them.
-_TRANSPORT_HANDLE = httpx.AsyncHTTPTransport.handle_async_request
-_POOL_HANDLE = httpcore.AsyncConnectionPool.handle_async_request
-
-
-class _DirectPool(httpcore.AsyncConnectionPool):
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        return await _POOL_HANDLE(self, request)
-
-
-class _DirectTransport(httpx.AsyncHTTPTransport):
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await _TRANSPORT_HANDLE(self, request)
-
-
-def direct_upstream_client(**kwargs: Any) -> httpx.AsyncClient:
-    """An HTTP client for the upstream that test-time patches of httpx and httpcore do not see."""
-    transport = _DirectTransport()
-    transport._pool.__class__ = _DirectPool  # same pool, unpatched dispatch
-    return httpx.AsyncClient(transport=transport, **kwargs)

@@ -1,0 +1,196 @@
+"""In-process routing for clients that cannot be given a base URL.
+
+Clients are normally pointed at the loopback server through their base URL (the
+``rws`` fixture sets ``OPENAI_BASE_URL`` and ``OPENAI_WEBSOCKET_BASE_URL``). A client
+with a hard-coded ``https://api.openai.com/v1`` (a module-level httpx client, a
+library that ignores the environment) would go past it. While a test uses ``rws``,
+requests to the upstream's host are caught at the client libraries:
+
+- httpx through respx (a route per upstream host; everything else passes through),
+- httpx2 (openai-python 3.x) at its transport's send methods,
+- WebSocket connects through ``websockets`` (sync and asyncio) and openai's
+  ``_WebSocketConnect``.
+
+With ``redirect=True`` a caught request goes to this test's mount instead. Otherwise,
+while replaying, it is refused: the client gets an error at once (a 400, or a refused
+connection) and the test fails saying how to route it. Everything is patched through
+``monkeypatch``, so it is undone when the test ends.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+#: Error code of the answer a refused request gets.
+UNROUTED_CODE = "rws_unrouted_request"
+
+
+class UnroutedConnectionError(ConnectionRefusedError):
+    """A WebSocket connect to the real upstream was refused during replay."""
+
+
+@dataclass(frozen=True)
+class RedirectTarget:
+    """Where requests for the upstream should go, and what to do with them."""
+
+    upstream: str
+    http_base: str
+    websocket_base: str
+    route: bool
+    #: Records a refused request as a test failure; returns the message for the client.
+    refuse: Callable[[str], str]
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        return frozenset({urlsplit(self.upstream).hostname or ""})
+
+    def caught(self, url: str) -> bool:
+        """Whether ``url`` is on the upstream (host and port: an upstream may be on loopback too)."""
+        return _host_port(url) == _host_port(self.upstream)
+
+    def rewrite(self, url: str) -> str:
+        """``url`` (on the upstream) as the same path below this test's mount."""
+        parts = urlsplit(url)
+        prefix = urlsplit(self.upstream).path.rstrip("/")
+        path = parts.path[len(prefix) :] if prefix and parts.path.startswith(prefix) else parts.path
+        base = urlsplit(self.websocket_base if parts.scheme in ("ws", "wss") else self.http_base)
+        return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + path, parts.query, ""))
+
+
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    return (parts.hostname or "", parts.port or _DEFAULT_PORTS.get(parts.scheme))
+
+
+def refusal_message(url: str) -> str:
+    return (
+        f"a client sent a request to {url} while replaying; it was refused so no request "
+        "leaves the machine. Point the client at rws.base_url / rws.websocket_base_url "
+        "(or create it with rws.openai_client()), or route hard-coded clients in-process "
+        "with @pytest.mark.rws_cassette(redirect=True) or rws_config {'redirect': True}."
+    )
+
+
+def _error_json(message: str) -> dict[str, Any]:
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": None, "code": UNROUTED_CODE}
+    }
+
+
+def _patch_httpx2(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> None:
+    if importlib.util.find_spec("httpx2") is None:
+        return
+    import httpx2
+
+    def redirected(request: Any) -> Any:
+        """The request to send instead, or a refusal response."""
+        url = str(request.url)
+        if target.route:
+            request.url = httpx2.URL(target.rewrite(url))
+            request.headers["host"] = request.url.netloc.decode("ascii")
+            return request
+        return httpx2.Response(400, json=_error_json(target.refuse(url)), request=request)
+
+    sync_send = httpx2.HTTPTransport.handle_request
+    async_send = httpx2.AsyncHTTPTransport.handle_async_request
+
+    def handle_request(self: Any, request: Any) -> Any:
+        if target.caught(str(request.url)):
+            request = redirected(request)
+            if isinstance(request, httpx2.Response):
+                return request
+        return sync_send(self, request)
+
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        if target.caught(str(request.url)):
+            request = redirected(request)
+            if isinstance(request, httpx2.Response):
+                return request
+        return await async_send(self, request)
+
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", handle_request)
+    monkeypatch.setattr(httpx2.AsyncHTTPTransport, "handle_async_request", handle_async_request)
+
+
+@contextmanager
+def _respx_router(target: RedirectTarget) -> Iterator[None]:
+    if importlib.util.find_spec("respx") is None:
+        yield
+        return
+    import httpx
+    import respx
+
+    def side_effect(request: httpx.Request) -> httpx.Request | httpx.Response:
+        url = str(request.url)
+        if target.route:
+            # respx passes a request through only when the side effect returns that same
+            # request object, so it is pointed at the mount in place; its stream stays live.
+            request.url = httpx.URL(target.rewrite(url))
+            request.headers["host"] = request.url.netloc.decode("ascii")
+            return request
+        return httpx.Response(400, json=_error_json(target.refuse(url)))
+
+    # The "httpx" mocker hands the very request object it matched to the real transport on
+    # pass-through, so the in-place rewrite above takes effect (the httpcore mocker would not).
+    router = respx.MockRouter(assert_all_called=False, assert_all_mocked=False, using="httpx")
+    host, port = _host_port(target.upstream)
+    router.route(host=host, port=port).mock(side_effect=side_effect)
+    router.route().pass_through()
+    with router:
+        yield
+
+
+def _patch_websockets(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> None:
+    import websockets.asyncio.client
+    import websockets.sync.client
+
+    def resolve(uri: str) -> str:
+        if not target.caught(uri):
+            return uri
+        if target.route:
+            return target.rewrite(uri)
+        raise UnroutedConnectionError(target.refuse(uri))
+
+    sync_connect = websockets.sync.client.connect
+
+    def connect(uri: str, *args: Any, **kwargs: Any) -> Any:
+        return sync_connect(resolve(uri), *args, **kwargs)
+
+    monkeypatch.setattr(websockets.sync.client, "connect", connect)
+
+    def subclass(base: type[Any]) -> type[Any]:
+        class Redirected(base):  # type: ignore[misc]
+            def __init__(self, uri: str, *args: Any, **kwargs: Any) -> None:
+                super().__init__(resolve(uri), *args, **kwargs)
+
+        Redirected.__name__ = Redirected.__qualname__ = base.__name__
+        return Redirected
+
+    monkeypatch.setattr(websockets.asyncio.client, "connect", subclass(websockets.asyncio.client.connect))
+    if importlib.util.find_spec("openai") is not None:
+        try:
+            import openai.lib._websocket as openai_websocket
+        except ImportError:  # an SDK without WebSocket mode
+            return
+        monkeypatch.setattr(
+            openai_websocket, "_WebSocketConnect", subclass(openai_websocket._WebSocketConnect)
+        )
+
+
+@contextmanager
+def guard_upstream(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> Iterator[None]:
+    """Catch client requests to the upstream for the duration of the ``with`` block."""
+    _patch_httpx2(monkeypatch, target)
+    _patch_websockets(monkeypatch, target)
+    with _respx_router(target):
+        yield

@@ -1,0 +1,121 @@
+"""A minimal streaming HTTP/1.1 client for the recording proxy (asyncio streams + h11).
+
+The proxy cannot use httpx: vcrpy, respx and this plugin's own redirect patch httpx and
+httpcore classes process-wide while a test runs, and would capture or reroute the
+proxy's traffic to the upstream. Plain asyncio streams are patched by none of them.
+One connection per exchange is plenty for recording, which happens rarely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import h11
+
+CONNECT_TIMEOUT_S = 30.0
+READ_TIMEOUT_S = 300.0
+_CHUNK = 65536
+
+
+class UpstreamHttpError(OSError):
+    """The upstream could not be reached, or broke the exchange."""
+
+
+class UpstreamResponse:
+    """Status and headers of an upstream answer; the body is read as it arrives."""
+
+    def __init__(self, status_code: int, headers: dict[str, str], body: AsyncIterator[bytes]) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self._body = body
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        return self._body
+
+    async def aread(self) -> bytes:
+        return b"".join([chunk async for chunk in self._body])
+
+
+@asynccontextmanager
+async def post(
+    url: str,
+    body: bytes,
+    headers: Sequence[tuple[str, str]],
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+) -> AsyncIterator[UpstreamResponse]:
+    """POST ``body`` to ``url`` and yield the response with a streaming body."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                host,
+                port,
+                ssl=ssl.create_default_context() if secure else None,
+                server_hostname=host if secure else None,
+            ),
+            connect_timeout,
+        )
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise UpstreamHttpError(f"could not connect to {host}:{port}: {exc!r}") from exc
+    connection = h11.Connection(h11.CLIENT)
+    skip = {"host", "content-length", "connection", "transfer-encoding"}
+    request_headers = [
+        ("host", parts.netloc),
+        ("content-length", str(len(body))),
+        ("connection", "close"),
+        *((name, value) for name, value in headers if name.lower() not in skip),
+    ]
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    async def next_event() -> object:
+        while True:
+            event = connection.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = await asyncio.wait_for(reader.read(_CHUNK), read_timeout)
+            except asyncio.TimeoutError as exc:
+                raise UpstreamHttpError(f"no data from {host}:{port} for {read_timeout:.0f}s") from exc
+            connection.receive_data(data)
+
+    try:
+        writer.write(connection.send(h11.Request(method="POST", target=target, headers=request_headers)))
+        writer.write(connection.send(h11.Data(data=body)))
+        writer.write(connection.send(h11.EndOfMessage()))
+        await writer.drain()
+        event = await next_event()
+        while isinstance(event, h11.InformationalResponse):
+            event = await next_event()
+        if not isinstance(event, h11.Response):
+            raise UpstreamHttpError(f"unexpected answer from {host}:{port}: {event!r}")
+        response_headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers
+        }
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                item = await next_event()
+                if isinstance(item, h11.Data):
+                    yield bytes(item.data)
+                elif isinstance(item, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    return
+                else:
+                    raise UpstreamHttpError(f"unexpected event from {host}:{port}: {item!r}")
+
+        yield UpstreamResponse(event.status_code, response_headers, chunks())
+    except (h11.ProtocolError, ConnectionError) as exc:
+        raise UpstreamHttpError(f"the exchange with {host}:{port} broke: {exc!r}") from exc
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 5)

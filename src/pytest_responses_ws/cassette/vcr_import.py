@@ -1,0 +1,130 @@
+"""Import vcrpy / pytest-recording cassettes holding ``/v1/responses`` traffic.
+
+Teams migrating keep their recordings and gain WebSocket replay: each ``POST
+/responses`` interaction becomes a turn (SSE bodies are split into events, JSON
+bodies are kept as the answer), loaded with vcrpy's own deserializer. vcrpy stores no
+per-event timing, so imported events all sit at offset 0. Other interactions (file
+uploads, vector stores) are not Responses turns and are left out, and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..errors import CassetteFormatError
+from .model import Cassette, ConnectionRecord, RecordedEvent, RecordedWith, Turn
+from .redact import Redactor, redact_request
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """An imported cassette and what was left out of it."""
+
+    cassette: Cassette
+    skipped: tuple[str, ...]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return "" if value is None else str(value)
+
+
+def _fold_parsed_bodies(data: dict[str, Any]) -> dict[str, Any]:
+    # Some projects serialize JSON bodies as a decoded ``parsed_body`` mapping instead of
+    # vcrpy's ``body`` string; turn them back into bodies vcrpy's loader understands.
+    for interaction in data.get("interactions") or []:
+        for side in ("request", "response"):
+            part = interaction.get(side) or {}
+            if "parsed_body" in part:
+                body = json.dumps(part.pop("parsed_body"))
+                part["body"] = body if side == "request" else {"string": body}
+    return data
+
+
+def parse_sse(text: str) -> list[dict[str, Any]]:
+    """The JSON ``data`` of each event in an SSE body."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = [line[5:].lstrip(" ") for line in block.split("\n") if line.startswith("data:")]
+        if lines and lines != ["[DONE]"]:
+            data = json.loads("\n".join(lines))
+            if isinstance(data, dict):
+                events.append(data)
+    return events
+
+
+def _header(headers: dict[str, Any], name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return _text(value[0] if isinstance(value, list) and value else value)
+    return ""
+
+
+def import_vcr_cassette(path: Path) -> ImportResult:
+    """Read a vcrpy YAML cassette and convert its Responses interactions to turns."""
+    import yaml
+    from vcr.serialize import deserialize
+    from vcr.serializers import yamlserializer
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CassetteFormatError(path, "", f"not a readable YAML cassette: {exc}") from exc
+    if not isinstance(data, dict) or "interactions" not in data:
+        raise CassetteFormatError(path, "/interactions", "not a vcrpy cassette (no interactions)")
+    requests, responses = deserialize(yaml.safe_dump(_fold_parsed_bodies(data)), yamlserializer)[:2]
+    redactor = Redactor()
+    turns: list[Turn] = []
+    skipped: list[str] = []
+    user_agent = None
+    for position, (request, response) in enumerate(zip(requests, responses, strict=True)):
+        pointer = f"/interactions/{position}"
+        if request.method != "POST" or not request.path.rstrip("/").endswith("/responses"):
+            skipped.append(f"{request.method} {request.uri}")
+            continue
+        headers = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in request.headers.items()}
+        redactor.learn(headers)
+        user_agent = user_agent or headers.get("user-agent") or headers.get("User-Agent")
+        try:
+            body = json.loads(_text(request.body) or "{}")
+            status = int(response["status"]["code"])
+            response_text = _text((response.get("body") or {}).get("string"))
+            content_type = _header(response.get("headers") or {}, "content-type")
+            if content_type.startswith("text/event-stream"):
+                events = parse_sse(response_text)
+                outcome = events[-1].get("type", "completed").removeprefix("response.") if events else "error"
+                answer: dict[str, Any] | None = None
+            else:
+                events, answer = [], json.loads(response_text)
+                outcome = "completed" if status < 400 else "http_error"
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CassetteFormatError(path, pointer, f"cannot read this interaction: {exc}") from exc
+        turns.append(
+            Turn(
+                request=redactor.scrub(redact_request(body)),
+                events=tuple(RecordedEvent(0.0, redactor.scrub(e)) for e in events),
+                transport="http",
+                connection=0,
+                outcome=outcome,
+                status=status,
+                body=None if answer is None else redactor.scrub(answer),
+            )
+        )
+    cassette = Cassette(
+        turns=tuple(turns),
+        recorded_with=RecordedWith(
+            plugin_version=__version__,
+            transport="http",
+            upstream_host=(requests[0].host if requests else None),
+            user_agent=user_agent,
+        ),
+        recorded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        connections=(ConnectionRecord(id=0, transport="http", opened_at_ms=0.0),),
+    )
+    return ImportResult(cassette, tuple(skipped))

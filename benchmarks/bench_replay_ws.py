@@ -418,8 +418,9 @@ class ReplayTarget(Target):
 
     name = "replay"
 
-    def __init__(self, workload: Workload) -> None:
+    def __init__(self, workload: Workload, transport: str) -> None:
         self.workload = workload
+        self.transport = transport
         self.server = LoopbackServer()
         # Same wrapper as the baseline (pass-through unless the server-side pass is running).
         self.probe = Probe(self.server.app)
@@ -435,6 +436,8 @@ class ReplayTarget(Target):
             self.workload.cassette_path,
             self.workload.cassette,
             record_command="python benchmarks/bench_replay_ws.py",
+            # As the plugin does: frames are encoded in setup, for the test's transport.
+            transport="ws" if self.transport == "ws" else "http",
         )
         self.server.add(mount)
         ok = False
@@ -1171,7 +1174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"load {load_start}"
         )
         baseline = BaselineTarget(workload)
-        replay = ReplayTarget(workload)
+        replay = ReplayTarget(workload, args.transport)
         targets: list[Target] = [baseline, replay]
         reports: list[dict[str, Any]] = []
         profiles: list[dict[str, Any]] = []

@@ -190,7 +190,7 @@ def rws(
     session = request.config.stash[SESSION_KEY]
     settings = session.settings_for(item, rws_config)
     try:
-        mount = session.open_mount(item, settings)
+        mount = session.open_mount(item, settings, rws_transport)
     except CassetteError as exc:
         pytest.fail(str(exc), pytrace=False)
     rws_server.add(mount)

@@ -121,7 +121,7 @@ class RwsSession:
     def record_command(self, item: pytest.Item) -> str:
         return f"pytest --rws-record-mode=once {shlex.quote(item.nodeid)}"
 
-    def open_mount(self, item: pytest.Item, settings: Settings) -> Mount:
+    def open_mount(self, item: pytest.Item, settings: Settings, transport: Transport) -> Mount:
         path = self.cassette_path_for(item, settings)
         existing = self._existing_cassette(path, settings)
         server = self.server
@@ -131,6 +131,7 @@ class RwsSession:
             path,
             existing,
             record_command=self.record_command(item),
+            transport=transport,
         )
 
     @staticmethod

@@ -78,6 +78,13 @@ class TurnIndex:
     #: response id -> index of the turn that created it
     _creator: dict[str, int] = field(default_factory=dict)
     _played: dict[int, int] = field(default_factory=dict)
+    #: The last parameter set and its digest: an agent loop sends the same one every turn.
+    _last_params: dict[str, Any] | None = None
+    _last_params_digest: bytes = b""
+    #: Items of the last request without a parent, and the fold state after each one:
+    #: a client that resends its history shares a long prefix with its previous request.
+    _last_items: list[Any] = field(default_factory=list)
+    _last_states: list[bytes] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -98,14 +105,40 @@ class TurnIndex:
         the id, so a recorded turn with that parent still matches, and so do its children.
         """
         parent = request.get("previous_response_id")
+        items = normalize_input(request.get("input"))
         if parent is None:
-            state = _ROOT
+            context = self._fold_history(items)
         elif parent in self._after:
-            state = self._after[parent]
+            context = _fold(self._after[parent], items)
         else:
-            state = _fold(_ROOT, [{"previous_response_id": parent}])
-        context = _fold(state, normalize_input(request.get("input")))
-        return RequestKey(_params_digest(normalize_params(request, self.ignore)), context)
+            context = _fold(_fold(_ROOT, [{"previous_response_id": parent}]), items)
+        return RequestKey(self._digest_params(normalize_params(request, self.ignore)), context)
+
+    def _digest_params(self, params: dict[str, Any]) -> bytes:
+        if params != self._last_params:
+            self._last_params, self._last_params_digest = params, _params_digest(params)
+        return self._last_params_digest
+
+    def _fold_history(self, items: list[Any]) -> bytes:
+        """Fold a whole conversation, reusing the prefix it shares with the previous one.
+
+        Without this a client that resends its history makes each turn cost its whole
+        length, and a session the square of it. Items are compared with ``==``, which
+        takes 1 and 1.0 as equal; clients echo items back as they got them, so a resent
+        prefix never differs only that way.
+        """
+        known, states = self._last_items, self._last_states
+        shared = 0
+        limit = min(len(items), len(known))
+        while shared < limit and items[shared] == known[shared]:
+            shared += 1
+        states = states[:shared]
+        state = states[-1] if states else _ROOT
+        for item in items[shared:]:
+            state = _fold(state, [item])
+            states.append(state)
+        self._last_items, self._last_states = items, states
+        return state
 
     def add(self, turn: Turn) -> int:
         """Index a turn (recorded earlier or just now) and return its position."""

@@ -21,9 +21,12 @@ from .synthesize import synthesize_events
 MISS_ERROR_CODE = "rws_cassette_miss"
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def compact(data: Any) -> str:
     """JSON the way the service writes it on the wire: no spaces."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(data)
 
 
 def turn_events(turn: Turn) -> list[dict[str, Any]]:

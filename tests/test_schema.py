@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,6 +241,18 @@ def test_recorded_cassette_is_redacted_and_still_valid(validator: Any) -> None:
     assert "mcp-token" not in text
     document = json.loads(text)
     assert document["connections"][0]["headers"]["x-gateway-token"] == "[redacted]"
+    assert _errors(validator, document) == []
+
+
+REAL_RECORDINGS = sorted((Path(__file__).parent / "data" / "real-recordings").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("source", REAL_RECORDINGS, ids=[p.stem for p in REAL_RECORDINGS])
+def test_imported_vcr_cassettes_validate(validator: Any, source: Path) -> None:
+    pytest.importorskip("vcr")
+    from pytest_responses_ws.cassette.vcr_import import import_vcr_cassette
+
+    document = json.loads(encode_cassette(import_vcr_cassette(source).cassette))
     assert _errors(validator, document) == []
 
 

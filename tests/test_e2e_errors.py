@@ -267,3 +267,31 @@ def test_not_found(rws, stream):
     assert turns[0]["outcome"] == "http_error"
     # The HTTP 400 replays over HTTP as a 400 and over WebSocket as the wrapped error event.
     project.replay().assert_outcomes(passed=4)
+
+
+def test_unknown_transport_in_marker_is_a_one_line_collection_error(project: Project) -> None:
+    project.write("test_x", "import pytest\n\n@pytest.mark.rws_transports('grpc')\ndef test_x(rws):\n    pass\n")
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.rws_transports: unknown transport 'grpc'; expected http or ws"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_corrupt_cassette_message_is_shown_once(project: Project) -> None:
+    project.write("test_agent", LOOP_TEST)
+    path = project.path / "cassettes" / "test_agent" / "test_weather.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    result = project.replay()
+    assert result.stdout.str().count("corrupt cassette") == 2  # the report and the short summary line
+    assert "During handling" not in result.stdout.str()
+
+
+def test_http_upstream_failure_while_recording_writes_nothing(project: Project) -> None:
+    project.write("test_agent", LOOP_TEST.replace('"ws"', '"http"'))
+    with serve_simulator(Script.tool_loop(2)) as gone:
+        url = gone.url
+    result = project.record(type("Gone", (), {"url": url})())  # the simulator has stopped: refused
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*recording failed: the upstream request to *failed*Nothing was written*"])
+    assert project.cassettes() == []

@@ -220,3 +220,17 @@ import agent_loops, pytest
     )
     project.record(sim).assert_outcomes(passed=2)
     project.replay().assert_outcomes(passed=2)
+
+
+def test_new_episodes_keeps_old_connection_records_and_numbers_new_ones_after(project: Project, sim: Any) -> None:
+    project.write("test_agent", TWO_LOOPS)
+    project.record(sim, "-k", "Paris").assert_outcomes(passed=1, deselected=1)
+    paris = project.cassettes()[0]
+    document = json.loads(paris.read_text())
+    document["turns"] = document["turns"][:2]
+    paris.write_text(json.dumps(document))
+    project.record(sim, "-k", "Paris", mode="new_episodes").assert_outcomes(passed=1, deselected=1)
+    merged = json.loads(paris.read_text())
+    ids = [c["id"] for c in merged["connections"]]
+    assert ids == [0, 1]
+    assert [t["connection"] for t in merged["turns"]] == [0, 0, 1, 1, 1]

@@ -47,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     importer.add_argument("cassettes", nargs="+", help="vcrpy YAML cassette files")
     importer.add_argument(
-        "-o", "--output", help="output file (one input) or folder (several); default: next to each input, .json"
+        "-o",
+        "--output",
+        help="output file (one input) or folder (several); default: next to each input, .json",
     )
     importer.set_defaults(run=_import_vcr)
     args = parser.parse_args(argv)

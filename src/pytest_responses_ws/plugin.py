@@ -69,7 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "rws_cassette(name=None, **options): name this test's cassette and override settings "
-        "(record_mode, timing, upstream, ignore_fields, filter_headers, allow_playback_repeats)",
+        "(record_mode, upstream, timing, cassette_dir, ignore_fields, filter_headers, "
+        "allow_playback_repeats, redirect)",
     )
     config.addinivalue_line(
         "markers", "rws_transports(*names): run this test over only these transports (http, ws)"
@@ -95,7 +96,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash[SESSION_KEY]
     marker = metafunc.definition.get_closest_marker("rws_transports")
-    selected = session.transports_for(marker.args if marker else None)
+    try:
+        selected = session.transports_for(marker.args if marker else None)
+    except pytest.UsageError as exc:
+        # A collection error shows just this message, without the plugin's frames.
+        raise pytest.Collector.CollectError(str(exc)) from None
     if selected:
         metafunc.parametrize(TRANSPORT_PARAM, list(selected), ids=list(selected), indirect=True)
         return
@@ -163,7 +168,8 @@ def rws_config() -> dict[str, Any]:
     """Override to configure cassettes for a module or package (like ``vcr_config``).
 
     Keys: ``record_mode``, ``upstream``, ``timing``, ``cassette_dir``, ``ignore_fields``,
-    ``filter_headers``, ``allow_playback_repeats``. Command line and marker win over it.
+    ``filter_headers``, ``allow_playback_repeats``, ``redirect``. Command line and marker
+    win over it; it wins over the ini file.
     """
     return {}
 
@@ -192,7 +198,11 @@ def rws(
     try:
         mount = session.open_mount(item, settings, rws_transport)
     except CassetteError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem: CassetteError | None = exc
+    else:
+        problem = None
+    if problem is not None:
+        pytest.fail(str(problem), pytrace=False)  # outside the except: no chained traceback
     rws_server.add(mount)
     item.stash[MOUNT_KEY] = mount
     handle = RwsHandle(

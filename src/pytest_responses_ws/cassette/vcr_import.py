@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..core.record import terminal_outcome
 from ..errors import CassetteFormatError
 from .model import Cassette, ConnectionRecord, RecordedEvent, RecordedWith, Turn
 from .redact import Redactor, redact_request
@@ -98,7 +99,7 @@ def import_vcr_cassette(path: Path) -> ImportResult:
             content_type = _header(response.get("headers") or {}, "content-type")
             if content_type.startswith("text/event-stream"):
                 events = parse_sse(response_text)
-                outcome = events[-1].get("type", "completed").removeprefix("response.") if events else "error"
+                outcome = terminal_outcome(events[-1].get("type")) if events else "error"
                 answer: dict[str, Any] | None = None
             else:
                 events, answer = [], json.loads(response_text)

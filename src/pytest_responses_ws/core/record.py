@@ -35,6 +35,11 @@ UNSTORED_HEADERS = frozenset(
 )
 
 
+def terminal_outcome(event_type: object) -> str:
+    """A turn's outcome from its terminal event type (legacy ``response.done`` is completion)."""
+    return _OUTCOMES.get(str(event_type), "completed")
+
+
 def _ms(ns: int) -> float:
     return round(ns / 1_000_000, 3)
 
@@ -143,7 +148,7 @@ class SessionRecorder:
         if event_type not in TERMINAL_EVENT_TYPES:
             return None
         self.discard(pending)
-        return self.store(pending, outcome=_OUTCOMES.get(str(event_type), "completed"))
+        return self.store(pending, outcome=terminal_outcome(event_type))
 
     def discard(self, pending: PendingTurn) -> None:
         """Forget an HTTP turn that will be stored another way (a JSON answer) or not at all."""
@@ -163,7 +168,7 @@ class SessionRecorder:
         if event_type not in TERMINAL_EVENT_TYPES:
             return None
         queue.popleft()
-        return self.store(pending, outcome=_OUTCOMES.get(str(event_type), "completed"))
+        return self.store(pending, outcome=terminal_outcome(event_type))
 
     def store(
         self,

@@ -17,7 +17,7 @@ from ..errors import RecordingError
 from . import upstream_http
 from .mount import Mount
 from .runner import Receive, Scope, Send
-from .upstream import forwarded_headers
+from .upstream import forwarded_headers, http_url
 from .upstream_http import UpstreamHttpError, UpstreamResponse
 from .websocket import ProtocolViolation, scope_headers
 
@@ -147,7 +147,7 @@ class HttpExchange:
         recorder = mount.recorder
         assert recorder is not None
         outgoing = mount.upstream_body(request, body)
-        url = mount.settings.upstream.rstrip("/") + "/responses"
+        url = http_url(mount.settings.upstream) + "/responses"
         query = self.scope.get("query_string", b"").decode()
         if query:
             url += "?" + query
@@ -177,7 +177,12 @@ class HttpExchange:
                 await self._relay_plain(upstream, payload)
         except UpstreamHttpError as exc:
             recorder.discard(pending)
-            mount.fail(RecordingError(f"recording failed: the upstream request to {url} failed: {exc!r}"))
+            mount.recording_broken(
+                RecordingError(
+                    f"recording failed: the upstream request to {url} failed: {exc!r}. "
+                    f"Nothing was written; {mount.path} is unchanged."
+                )
+            )
             with contextlib.suppress(OSError, RuntimeError):
                 await self.respond_json(
                     502, error_body("rws_upstream_unavailable", f"upstream failed: {exc!r}")

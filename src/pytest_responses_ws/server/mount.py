@@ -10,6 +10,7 @@ for open connections to finish closing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..cassette.model import Cassette, RecordedWith, Transport, Turn
+from ..cassette.model import Cassette, ConnectionRecord, RecordedWith, Transport, Turn
 from ..cassette.redact import Redactor
 from ..cassette.store import write_cassette_atomically
 from ..config import RecordMode, Settings
@@ -290,7 +291,16 @@ class Mount:
             return
         if not recorder.turns:
             return
-        turns = self._merged_turns(recorder.turns)
+        kept_connections = self._kept_connections()
+        # Connections recorded now are numbered after the ones kept from the old cassette.
+        offset = max((c.id for c in kept_connections), default=-1) + 1
+        recorded = [dataclasses.replace(t, connection=t.connection + offset) for t in recorder.turns]
+        turns = self._merged_turns(recorded)
+        used = {turn.connection for turn in turns}
+        connections = (
+            *(c for c in kept_connections if c.id in used),
+            *(dataclasses.replace(c, id=c.id + offset) for c in recorder.connections()),
+        )
         cassette = Cassette(
             turns=tuple(turns),
             recorded_with=RecordedWith(
@@ -300,9 +310,13 @@ class Mount:
                 user_agent=recorder.user_agent,
             ),
             recorded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            connections=recorder.connections(),
+            connections=connections,
         )
         write_cassette_atomically(self.path, cassette)
+
+    def _kept_connections(self) -> tuple[ConnectionRecord, ...]:
+        keeps_old = self.settings.record_mode in (RecordMode.NEW_EPISODES, RecordMode.ALL)
+        return self.existing.connections if (keeps_old and self.existing is not None) else ()
 
     def _merged_turns(self, recorded: list[Turn]) -> list[Turn]:
         mode = self.settings.record_mode

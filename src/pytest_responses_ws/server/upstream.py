@@ -35,6 +35,16 @@ def forwarded_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(name, value) for name, value in headers.items() if name.lower() not in HOP_HEADERS]
 
 
+def http_url(upstream: str) -> str:
+    """The upstream as an HTTP base URL: ``wss://`` -> ``https://`` (TLS kept), ``ws://`` -> ``http://``."""
+    base = upstream.rstrip("/")
+    if base.startswith("wss://"):
+        return "https://" + base[len("wss://") :]
+    if base.startswith("ws://"):
+        return "http://" + base[len("ws://") :]
+    return base
+
+
 def websocket_url(upstream: str, path_suffix: str = "/responses", query: str = "") -> str:
     """``https://host/v1`` -> ``wss://host/v1/responses`` (``http`` -> ``ws``)."""
     base = upstream.rstrip("/")

@@ -29,6 +29,14 @@ class RecordMode(str, enum.Enum):
     REWRITE = "rewrite"
 
 
+class BudgetMode(str, enum.Enum):
+    """What a broken budget does."""
+
+    ENFORCE = "enforce"
+    WARN = "warn"
+    OFF = "off"
+
+
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
 
 
@@ -86,6 +94,28 @@ def parse_record_mode(value: Any, source: str) -> RecordMode:
     except ValueError:
         valid = ", ".join(mode.value for mode in RecordMode)
         raise _usage(source, f"unknown record mode {value!r}; expected one of {valid}") from None
+
+
+def parse_budget_mode(value: Any, source: str) -> BudgetMode:
+    if isinstance(value, BudgetMode):
+        return value
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return BudgetMode(value.strip().lower())
+    except ValueError:
+        valid = ", ".join(mode.value for mode in BudgetMode)
+        raise _usage(source, f"unknown budgets mode {value!r}; expected one of {valid}") from None
+
+
+def parse_budget_scale(value: Any, source: str) -> float:
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not math.isfinite(scale) or scale <= 0:
+        raise _usage(source, f"budget scale {value!r} must be a positive number such as 2.5")
+    return scale
 
 
 def parse_timing(value: Any, source: str) -> Timing:

@@ -58,6 +58,10 @@ class UnroutedRequestError(RwsError, AssertionError):
     """A client tried to reach the real upstream while replaying."""
 
 
+class BudgetExceededError(RwsError, AssertionError):
+    """Measured turns broke a budget. The message holds the per-turn table."""
+
+
 class RecordingError(RwsError, AssertionError):
     """Recording through the upstream failed; nothing was written."""
 

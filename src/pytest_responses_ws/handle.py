@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .cassette.model import Transport
-from .config import RecordMode, Settings
+from .config import BudgetMode, RecordMode, Settings
+from .core.budgets import BudgetSpecError, budget_report, evaluate, parse_limits
+from .core.metrics import ToolSpan, TurnMetrics
+from .errors import BudgetExceededError
 
 if TYPE_CHECKING:
     from agents import RunConfig
@@ -17,6 +23,37 @@ if TYPE_CHECKING:
 
 #: The API key clients get while replaying: recognizable, and useless anywhere else.
 PLACEHOLDER_API_KEY = "sk-rws-replay-placeholder"
+
+
+class RwsBudgetWarning(UserWarning):
+    """A budget was exceeded while budgets are in ``warn`` mode."""
+
+
+class ToolTimer:
+    """Marks time spent in a tool so it is not counted as the loop's own overhead.
+
+    Use as ``with rws.tool("search"):`` (sync or async code) or ``async with``.
+    """
+
+    def __init__(self, name: str, spans: list[ToolSpan]) -> None:
+        self.name = name
+        self._spans = spans
+        self._start = 0
+
+    def __enter__(self) -> ToolTimer:
+        self._start = time.perf_counter_ns()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._spans.append(ToolSpan(self.name, self._start, time.perf_counter_ns()))
+
+    async def __aenter__(self) -> ToolTimer:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 class RwsHandle:
@@ -37,11 +74,16 @@ class RwsHandle:
         base_url: str,
         websocket_base_url: str,
         mount: Mount,
+        budget_mode: BudgetMode = BudgetMode.ENFORCE,
+        budget_scale: float = 1.0,
     ) -> None:
         self.transport: Transport = transport
         self.base_url = base_url
         self.websocket_base_url = websocket_base_url
         self._mount = mount
+        self._tools: list[ToolSpan] = []
+        self.budget_mode = budget_mode
+        self.budget_scale = budget_scale
 
     @property
     def settings(self) -> Settings:
@@ -113,6 +155,56 @@ class RwsHandle:
             options["tracing_disabled"] = True
         options.update(kwargs)
         return RunConfig(**options)
+
+    # -- measurement -------------------------------------------------------------
+
+    def tool(self, name: str) -> ToolTimer:
+        """A context manager marking time spent in tool ``name`` (excluded from overhead)."""
+        return ToolTimer(name, self._tools)
+
+    @property
+    def tool_spans(self) -> list[ToolSpan]:
+        return list(self._tools)
+
+    @property
+    def turns(self) -> list[TurnMetrics]:
+        """The turns measured so far in this test, in the order their requests arrived."""
+        return self._mount.turn_metrics(self._tools)
+
+    def counts(self) -> dict[str, int]:
+        """Connections and WebSocket handshakes this test opened so far."""
+        return self._mount.counts()
+
+    def check_budget(self, limits: dict[str, Any]) -> str | None:
+        """The failure report if the turns so far break ``limits``, else None."""
+        parsed = parse_limits(limits)
+        turns = self.turns
+        violations = evaluate(
+            parsed, turns, transport=self.transport, counts=self.counts(), scale=self.budget_scale
+        )
+        if not violations:
+            return None
+        return budget_report(violations, turns, transport=self.transport, scale=self.budget_scale)
+
+    def assert_budget(self, **limits: Any) -> None:
+        """Fail the test now if the turns so far break these limits (see the budgets docs).
+
+        ``--rws-budgets=warn`` turns the failure into a warning, ``off`` skips the check.
+        """
+        __tracebackhide__ = True
+        if self.budget_mode is BudgetMode.OFF:
+            parse_limits(limits)  # still reject a malformed budget
+            return
+        try:
+            report = self.check_budget(limits)
+        except BudgetSpecError as exc:
+            raise TypeError(f"rws.assert_budget: {exc}") from None
+        if report is None:
+            return
+        if self.budget_mode is BudgetMode.WARN:
+            warnings.warn(RwsBudgetWarning(report), stacklevel=2)
+            return
+        raise BudgetExceededError(report)
 
     def __repr__(self) -> str:
         return f"<RwsHandle {self.transport} {self.record_mode.value} {self.cassette_path}>"

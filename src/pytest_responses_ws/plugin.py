@@ -18,10 +18,11 @@ from .handle import PLACEHOLDER_API_KEY, RwsHandle
 from .redirect import RedirectTarget, guard_upstream
 from .server.app import LoopbackServer
 from .server.mount import Mount
-from .session import TRANSPORT_PARAM, RwsSession
+from .session import SUMMARY_PROPERTY, TRANSPORT_PARAM, RwsSession
 
 SESSION_KEY = pytest.StashKey[RwsSession]()
 MOUNT_KEY = pytest.StashKey[Mount]()
+HANDLE_KEY = pytest.StashKey[RwsHandle]()
 #: Failures already raised in the call phase, so teardown does not report them twice.
 REPORTED_KEY = pytest.StashKey[int]()
 
@@ -63,6 +64,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "cassette folder (default: cassettes/ next to each test file)",
         "DIR",
     )
+    option(
+        "--rws-budgets", "rws_budgets", "enforce (default), warn or off: what a broken budget does", "MODE"
+    )
+    option(
+        "--rws-budget-scale",
+        "rws_budget_scale",
+        "multiply time budgets by this factor on slow machines (default 1, or $RWS_BUDGET_SCALE)",
+        "FACTOR",
+    )
+    option("--rws-report", "rws_report", "write every test's per-turn measurements as JSON to PATH", "PATH")
+    option(
+        "--rws-report-html", "rws_report_html", "write a self-contained HTML waterfall report to PATH", "PATH"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,13 +89,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "rws_transports(*names): run this test over only these transports (http, ws)"
     )
-    config.stash[SESSION_KEY] = RwsSession(config)
+    config.addinivalue_line(
+        "markers",
+        "rws_budget(**limits): fail the test when its turns break these limits, e.g. overhead_ms=5, "
+        "resent_items=0, connections=1, overhead_ms={'http': 20, 'ws': 2} (see the budgets docs)",
+    )
+    session = RwsSession(config)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(ReportHooks(session), "responses_ws_reports")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.stop()
+
+
+class ReportHooks:
+    """Collects per-test summaries (from xdist workers too) and writes the reports once."""
+
+    def __init__(self, session: RwsSession) -> None:
+        self.session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.session.collect(report)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        lines = self.session.summary_lines()
+        if lines:
+            terminalreporter.write_sep("-", "responses-ws: per-turn overhead (ms)")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+            self.session.write_reports()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -111,10 +153,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(TRANSPORT_PARAM, params, ids=wanted, indirect=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A malformed budget is a usage error, found before anything runs.
+    config.stash[SESSION_KEY].validate_budgets(items)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    # Misses are known when the test body returns: fail the test itself, not its teardown,
-    # and whatever the client did with the error event it was sent.
+    # Misses and budgets are known when the test body returns: fail the test itself, not
+    # its teardown, and whatever the client did with the error event it was sent.
     __tracebackhide__ = True
     try:
         result = yield
@@ -126,6 +173,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     failures = _new_failures(item)
     if failures:
         raise combine_failures(failures)
+    handle = item.stash.get(HANDLE_KEY, None)
+    if handle is not None:
+        item.config.stash[SESSION_KEY].check_marker_budget(item, handle)
     return result
 
 
@@ -210,7 +260,10 @@ def rws(
         base_url=rws_server.base_url(mount),
         websocket_base_url=rws_server.websocket_base_url(mount),
         mount=mount,
+        budget_mode=session.budget_mode,
+        budget_scale=session.budget_scale,
     )
+    item.stash[HANDLE_KEY] = handle
     monkeypatch.setenv("OPENAI_BASE_URL", handle.base_url)
     monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
     if not mount.records:
@@ -228,6 +281,7 @@ def rws(
     else:
         yield handle
     failures = rws_server.remove(mount)
+    item.user_properties.append((SUMMARY_PROPERTY, session.summary_for(item, handle)))
     late = failures[item.stash.get(REPORTED_KEY, 0) :]
     if late:
         item.stash[REPORTED_KEY] = len(failures)

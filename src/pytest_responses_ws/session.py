@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,18 +19,26 @@ from .cassette.model import TRANSPORTS, Cassette, Transport
 from .cassette.store import cassette_path, cassette_stem, clean_name, load_cassette
 from .clients import warm_openai_parsers
 from .config import (
+    BudgetMode,
     RecordMode,
     Settings,
+    parse_budget_mode,
+    parse_budget_scale,
     parse_record_mode,
     parse_timing,
     parse_transports,
     parse_upstream,
     resolve_settings,
 )
+from .core.budgets import BudgetSpecError, parse_limits
+from .errors import BudgetExceededError
+from .handle import RwsBudgetWarning, RwsHandle
+from .report.summary import markdown_table, report_document, summarize, terminal_lines
 from .server.app import LoopbackServer
 from .server.mount import Mount
 
 #: CLI option dest / ini name for each setting, and the parser that validates it.
+VIOLATIONS_KEY = pytest.StashKey[str]()
 OPTIONS: dict[str, tuple[str, Any]] = {
     "record_mode": ("rws_record_mode", parse_record_mode),
     "upstream": ("rws_upstream", parse_upstream),
@@ -35,6 +46,9 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "cassette_dir": ("rws_cassette_dir", None),
 }
 TRANSPORT_PARAM = "rws_transport"
+#: Name of the ``user_properties`` entry carrying a test's measurement summary.
+SUMMARY_PROPERTY = "rws_summary"
+BUDGET_SCALE_ENV = "RWS_BUDGET_SCALE"
 
 
 class RwsSession:
@@ -51,6 +65,23 @@ class RwsSession:
                 parse = OPTIONS[key][1]
                 if value is not None and parse is not None:
                     parse(value, f"{source} {OPTIONS[key][0]}")
+        self.budget_mode = parse_budget_mode(
+            config.getoption("rws_budgets") or config.getini("rws_budgets") or "enforce", "--rws-budgets"
+        )
+        scale = (
+            config.getoption("rws_budget_scale")
+            or os.environ.get(BUDGET_SCALE_ENV)
+            or config.getini("rws_budget_scale")
+        )
+        self.budget_scale = (
+            parse_budget_scale(scale, "--rws-budget-scale / $RWS_BUDGET_SCALE") if scale else 1.0
+        )
+        self.report_path = config.getoption("rws_report") or config.getini("rws_report") or None
+        self.html_report_path = (
+            config.getoption("rws_report_html") or config.getini("rws_report_html") or None
+        )
+        self.summaries: list[dict[str, Any]] = []
+        self._call_outcomes: dict[str, str] = {}
         cli_transports = config.getoption("rws_transports")
         ini_transports = config.getini("rws_transports") or None
         self.transports: tuple[Transport, ...] = (
@@ -139,6 +170,101 @@ class RwsSession:
         if settings.record_mode is RecordMode.REWRITE or not path.exists():
             return None
         return load_cassette(path)
+
+    # -- budgets ------------------------------------------------------------------
+
+    def validate_budgets(self, items: list[pytest.Item]) -> None:
+        """Reject a malformed ``rws_budget`` marker before any test runs."""
+        for item in items:
+            marker = item.get_closest_marker("rws_budget")
+            if marker is None:
+                continue
+            if marker.args:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: rws_budget takes keyword limits only, got {marker.args!r}"
+                )
+            try:
+                parse_limits(marker.kwargs)
+            except BudgetSpecError as exc:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.rws_budget: {exc}") from None
+
+    def check_marker_budget(self, item: pytest.Item, handle: RwsHandle) -> None:
+        """Apply the test's ``rws_budget`` marker to its measured turns."""
+        __tracebackhide__ = True
+        marker = item.get_closest_marker("rws_budget")
+        if marker is None or self.budget_mode is BudgetMode.OFF:
+            return
+        report = handle.check_budget(dict(marker.kwargs))
+        if report is None:
+            return
+        item.stash[VIOLATIONS_KEY] = report
+        if self.budget_mode is BudgetMode.WARN:
+            warnings.warn(RwsBudgetWarning(report), stacklevel=1)
+            return
+        raise BudgetExceededError(report)
+
+    # -- reports ------------------------------------------------------------------
+
+    def summary_for(self, item: pytest.Item, handle: RwsHandle) -> dict[str, Any]:
+        violation = item.stash.get(VIOLATIONS_KEY, None)
+        return summarize(
+            nodeid=item.nodeid,
+            test=transport_free_id(item),
+            transport=handle.transport,
+            turns=handle.turns,
+            counts=handle.counts(),
+            violations=[violation] if violation else [],
+        )
+
+    def collect(self, report: pytest.TestReport) -> None:
+        """Keep the summary a test's teardown report carries (from any xdist worker)."""
+        if report.when == "call":
+            self._call_outcomes[report.nodeid] = report.outcome
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == SUMMARY_PROPERTY and isinstance(value, dict):
+                self.summaries.append(
+                    {**value, "outcome": self._call_outcomes.get(report.nodeid, report.outcome)}
+                )
+
+    def summary_lines(self) -> list[str]:
+        measured = [s for s in self.summaries if s["turns"]]
+        return terminal_lines(measured) if measured else []
+
+    def write_reports(self) -> None:
+        measured = [s for s in self.summaries if s["turns"]]
+        document = report_document(measured)
+        if self.report_path:
+            _write_text(self._path(self.report_path), json.dumps(document, indent=2) + "\n")
+        if self.html_report_path:
+            from .report.html import render_html
+
+            _write_text(self._path(self.html_report_path), render_html(document))
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary and measured:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(
+                    "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n"
+                )
+
+    def _path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else self.config.invocation_params.dir / path
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def transport_free_id(item: pytest.Item) -> str:
+    """The item's node id without the transport id: the same for its [http] and [ws] runs."""
+    base = item.nodeid.split("[", 1)[0]
+    ids = non_transport_ids(item)
+    return f"{base}[{'-'.join(ids)}]" if ids else base
 
 
 def non_transport_ids(item: pytest.Item) -> list[str]:

@@ -12,6 +12,7 @@ import contextlib
 import json
 from typing import Any
 
+from ..core.metrics import TurnTrace, finish_recorded
 from ..core.replay import MISS_ERROR_CODE, HttpAnswer, http_answer
 from ..errors import RecordingError
 from . import upstream_http
@@ -75,7 +76,7 @@ class HttpExchange:
         arrived_ns = mount.clock()
         if body is None:
             return
-        connection_id, _new_connection = mount.http_connection(self.scope, self.headers, arrived_ns)
+        connection_id, new_connection = mount.http_connection(self.scope, self.headers, arrived_ns)
         number = mount.next_http_request()
         where = f"HTTP request {number} (connection {connection_id})"
         try:
@@ -97,25 +98,41 @@ class HttpExchange:
             )
             return
         wants_stream = request.get("stream") is True
+        trace = mount.add_trace(
+            TurnTrace(
+                transport="http",
+                connection=connection_id,
+                lane=None,
+                arrived_ns=arrived_ns,
+                request=request,
+                request_bytes=len(body),
+                new_connection=new_connection,
+            )
+        )
         if mount.replays:
             result = mount.lookup(request)
             if result.turn is not None:
+                trace.output = mount.turn_output(result.turn)
                 await self.replay(
-                    result.turn, http_answer(mount.index.turns[result.turn], wants_stream=wants_stream)
+                    result.turn, http_answer(mount.index.turns[result.turn], wants_stream=wants_stream), trace
                 )
                 return
             if not mount.records:
                 message = mount.miss(request, result, where)
+                trace.outcome, trace.terminal_ns = "miss", mount.clock()
                 # 400, not 5xx: SDK retries would only delay the failure the test reports anyway.
                 await self.respond_json(400, error_body(MISS_ERROR_CODE, message))
                 return
-        await self.record(request, body, arrived_ns, connection_id)
+        await self.record(request, body, arrived_ns, connection_id, trace)
 
     # -- replay ---------------------------------------------------------------
 
-    async def replay(self, position: int, answer: HttpAnswer) -> None:
+    async def replay(self, position: int, answer: HttpAnswer, trace: TurnTrace) -> None:
+        # The terminal time is stamped before the answer's last bytes are handed over: once
+        # the client has them, the test may read rws.turns.
         if not answer.stream:
             assert answer.body is not None
+            trace.terminal_ns = self.mount.clock()
             await self.respond_json(answer.status, answer.body)
             return
         playback = self.mount.sse_playback(position)
@@ -132,17 +149,23 @@ class HttpExchange:
         )
         schedule = playback.schedule(self.mount.settings.timing.factor)
         started = self.mount.clock()
+        last = len(playback.frames) - 1
         for i, chunk in enumerate(playback.frames):
             if schedule is not None:
                 delay = schedule[i] - (self.mount.clock() - started) / 1e9
                 if delay > 0:
                     await asyncio.sleep(delay)
+            if i == last:
+                trace.terminal_ns = self.mount.clock()
             await self.send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
         await self.send({"type": "http.response.body", "body": b""})
 
     # -- recording --------------------------------------------------------------
 
-    async def record(self, request: dict[str, Any], body: bytes, arrived_ns: int, connection_id: int) -> None:
+    async def record(
+        self, request: dict[str, Any], body: bytes, arrived_ns: int, connection_id: int, trace: TurnTrace
+    ) -> None:
+        """Proxy the request upstream, relaying its answer as it arrives and recording it."""
         mount = self.mount
         recorder = mount.recorder
         assert recorder is not None
@@ -157,7 +180,7 @@ class HttpExchange:
             async with upstream_http.post(url, outgoing, headers) as upstream:
                 content_type = upstream.headers.get("content-type", "")
                 if upstream.status_code == 200 and content_type.startswith("text/event-stream"):
-                    await self._relay_stream(upstream, pending)
+                    await self._relay_stream(upstream, pending, trace)
                     return
                 payload = await upstream.aread()
                 recorder.discard(pending)
@@ -174,6 +197,9 @@ class HttpExchange:
                         body=parsed,
                     )
                     mount.on_recorded(turn)
+                    finish_recorded(trace, turn, mount.clock())
+                else:
+                    trace.terminal_ns = mount.clock()
                 await self._relay_plain(upstream, payload)
         except UpstreamHttpError as exc:
             recorder.discard(pending)
@@ -183,6 +209,7 @@ class HttpExchange:
                     f"Nothing was written; {mount.path} is unchanged."
                 )
             )
+            trace.outcome, trace.terminal_ns = "error", mount.clock()
             with contextlib.suppress(OSError, RuntimeError):
                 await self.respond_json(
                     502, error_body("rws_upstream_unavailable", f"upstream failed: {exc!r}")
@@ -195,7 +222,7 @@ class HttpExchange:
         await self.send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
         await self.send({"type": "http.response.body", "body": payload})
 
-    async def _relay_stream(self, upstream: UpstreamResponse, pending: Any) -> None:
+    async def _relay_stream(self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace) -> None:
         mount = self.mount
         recorder = mount.recorder
         assert recorder is not None
@@ -209,8 +236,10 @@ class HttpExchange:
             for data in parser.feed(chunk):
                 turn = recorder.on_http_event(pending, data, at_ns)
                 if turn is not None:
-                    # Stored before the client sees the terminal event (it may end the test).
+                    # Stored (and measured) before the client sees the terminal event: the
+                    # test may end, or read rws.turns, as soon as it does.
                     mount.on_recorded(turn)
+                    finish_recorded(trace, turn, mount.clock())
             await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
         await self.send({"type": "http.response.body", "body": b""})
 

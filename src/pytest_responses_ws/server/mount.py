@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from ..cassette.redact import Redactor
 from ..cassette.store import write_cassette_atomically
 from ..config import RecordMode, Settings
 from ..core.explain import explain_miss
-from ..core.match import MatchResult, TurnIndex, conversation_keys
+from ..core.match import MatchResult, TurnIndex, conversation_keys, turn_response
+from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
 from ..core.record import SessionRecorder
 from ..core.replay import Playback
 from ..errors import CassetteMissError, CassetteNotFoundError, RecordingError, RwsError, UnroutedRequestError
@@ -75,6 +77,11 @@ class Mount:
         self._idle = threading.Condition(self.lock)
         self._closers: list[Callable[[], Any]] = []
         self._http_connections: dict[Any, int] = {}
+        self._connection_ids = itertools.count()
+        #: What the server saw of each turn, for the per-turn metrics.
+        self.traces: list[TurnTrace] = []
+        self.connection_count = 0
+        self.handshake_count = 0
         self._http_requests = 0
         self._request_ids = 0
         #: Responses the upstream created during this test (it can resolve these ids).
@@ -94,11 +101,42 @@ class Mount:
     def open_connection(
         self, transport: Transport, headers: dict[str, str], at_ns: int, handshake_ns: int | None = None
     ) -> int:
+        """A WebSocket connection opened (its handshake is counted); returns its id."""
         with self.lock:
             self._open_connections += 1
+            self.connection_count += 1
+            self.handshake_count += 1
+        return self._connection_id(transport, headers, at_ns, handshake_ns)
+
+    def _connection_id(
+        self, transport: Transport, headers: dict[str, str], at_ns: int, handshake_ns: int | None = None
+    ) -> int:
+        # While recording, every connection goes through the recorder, whose ids go in the cassette.
         if self.recorder is not None:
             return self.recorder.open_connection(transport, headers, at_ns, handshake_ns)
-        return 0
+        with self.lock:
+            return next(self._connection_ids)
+
+    def add_trace(self, trace: TurnTrace) -> TurnTrace:
+        with self.lock:
+            self.traces.append(trace)
+        return trace
+
+    def turn_output(self, position: int) -> list[Any]:
+        """Output items of a recorded turn's response (for resent-input accounting)."""
+        response = turn_response(self.index.turns[position]) or {}
+        output = response.get("output")
+        return list(output) if isinstance(output, list) else []
+
+    def turn_metrics(self, tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
+        """Metrics of the turns so far."""
+        with self.lock:
+            traces = list(self.traces)
+        return compute_turn_metrics(traces, tools)
+
+    def counts(self) -> dict[str, int]:
+        with self.lock:
+            return {"connections": self.connection_count, "handshakes": self.handshake_count}
 
     def close_connection(
         self, connection_id: int, code: int | None, reason: str, by: Any, at_ns: int
@@ -118,12 +156,10 @@ class Mount:
             known = self._http_connections.get(peer)
             if known is not None:
                 return known, False
-        if self.recorder is not None:
-            connection_id = self.recorder.open_connection("http", headers, at_ns)
-        else:
-            connection_id = len(self._http_connections)
+        connection_id = self._connection_id("http", headers, at_ns)
         with self.lock:
             self._http_connections[peer] = connection_id
+            self.connection_count += 1
         return connection_id, True
 
     def next_http_request(self) -> int:

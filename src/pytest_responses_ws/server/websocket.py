@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from ..cassette.model import Turn
+from ..core.metrics import TurnTrace, finish_recorded
 from ..core.replay import MISS_ERROR_CODE, compact, error_event
 from ..errors import RecordingError, RwsError
 from .mount import Mount
@@ -50,6 +53,11 @@ class WebSocketSession:
         self._upstream_ids: set[str] = set()
         self._lane_tails: dict[str | None, asyncio.Task[None]] = {}
         self._closed = False
+        self.opened_ns: int | None = None
+        self.handshake_ns: int | None = None
+        self._traced_turns = 0
+        #: Traces of recorded turns waiting for their terminal event, per lane (FIFO).
+        self._recording_traces: dict[str | None, deque[TurnTrace]] = {}
 
     # -- plumbing ------------------------------------------------------------
 
@@ -100,6 +108,8 @@ class WebSocketSession:
         mount.add_closer(closer)
         try:
             await self.send_message({"type": "websocket.accept"})
+            self.opened_ns = mount.clock()
+            self.handshake_ns = self.opened_ns - started
             while True:
                 message = await self.receive()
                 if message["type"] == "websocket.disconnect":
@@ -162,48 +172,71 @@ class WebSocketSession:
             mount.fail(ProtocolViolation(problem))
             await self.send_event(error_event("unsupported_event", problem, lane=lane))
             return
+        trace = mount.add_trace(
+            TurnTrace(
+                transport="ws",
+                connection=self.connection_id,
+                lane=lane,
+                arrived_ns=arrived_ns,
+                request=data,
+                request_bytes=len(text.encode("utf-8")) if text else 0,
+                new_connection=self._traced_turns == 0,
+                connection_opened_ns=self.opened_ns,
+                handshake_ns=self.handshake_ns if self._traced_turns == 0 else None,
+            )
+        )
+        self._traced_turns += 1
         if mount.replays:
             result = mount.lookup(data)
             if result.turn is not None:
-                await self._play(result.turn, lane, arrived_ns)
+                trace.output = mount.turn_output(result.turn)
+                await self._play(result.turn, lane, trace)
                 return
             if not mount.records:
                 message = mount.miss(data, result, self._where())
+                trace.outcome, trace.terminal_ns = "miss", mount.clock()
                 await self.send_event(error_event(MISS_ERROR_CODE, message, lane=lane))
                 return
+        self._recording_traces.setdefault(lane, deque()).append(trace)
         await self._record(data, text or "", lane, arrived_ns)
 
     # -- replay ------------------------------------------------------------
 
-    async def _play(self, position: int, lane: str | None, arrived_ns: int) -> None:
+    async def _play(self, position: int, lane: str | None, trace: TurnTrace) -> None:
         playback = self.mount.playback(position, lane)
         schedule = playback.schedule(self.mount.settings.timing.factor)
         if schedule is None:
-            for frame in playback.frames:
+            last = len(playback.frames) - 1
+            for i, frame in enumerate(playback.frames):
+                if i == last:
+                    # Stamped before the send: once the client has the terminal event, the
+                    # test may read rws.turns, and the trace must be complete by then.
+                    trace.terminal_ns = self.mount.clock()
                 if not await self.send_text(frame):
                     return
             return
         previous = self._lane_tails.get(lane)
-        self._lane_tails[lane] = asyncio.create_task(
-            self._paced(previous, playback.frames, schedule, arrived_ns)
-        )
+        self._lane_tails[lane] = asyncio.create_task(self._paced(previous, playback.frames, schedule, trace))
 
     async def _paced(
         self,
         previous: asyncio.Task[None] | None,
         frames: tuple[str, ...],
         schedule: list[float],
-        arrived_ns: int,
+        trace: TurnTrace,
     ) -> None:
         if previous is not None:
             # Creates on one lane run in order: wait for the one before to finish.
             with contextlib.suppress(asyncio.CancelledError):
                 await previous
         clock = self.mount.clock
-        for frame, at_s in zip(frames, schedule, strict=True):
-            delay = at_s - (clock() - arrived_ns) / 1e9
+        last = len(frames) - 1
+        for i, (frame, at_s) in enumerate(zip(frames, schedule, strict=True)):
+            delay = at_s - (clock() - trace.arrived_ns) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
+            if i == last:
+                trace.terminal_ns = clock()
             if not await self.send_text(frame):
                 return
 
@@ -273,6 +306,7 @@ class WebSocketSession:
                     data = json.loads(text)
                 except ValueError:
                     data = None
+                turn = None
                 if isinstance(data, dict):
                     turn = recorder.on_event(self.connection_id, data, at_ns)
                     if turn is not None:
@@ -280,6 +314,8 @@ class WebSocketSession:
                         if turn.response_id:
                             self._upstream_ids.add(turn.response_id)
                         mount.on_recorded(turn)
+                if turn is not None:
+                    self._finish_recorded_trace(turn)
                 if not await self.send_text(text):
                     return
         except ConnectionClosed:
@@ -297,6 +333,11 @@ class WebSocketSession:
         if not self._closed:
             code = upstream.close_code or 1011
             await self.close(code if code not in (1005, 1006) else 1011, upstream.close_reason or "")
+
+    def _finish_recorded_trace(self, turn: Turn) -> None:
+        pending = self._recording_traces.get(turn.lane)
+        if pending:
+            finish_recorded(pending.popleft(), turn, self.mount.clock())
 
     async def _close_upstream(self) -> None:
         upstream, self.upstream = self.upstream, None

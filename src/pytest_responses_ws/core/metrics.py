@@ -1,0 +1,205 @@
+"""Per-turn metrics from what the server observed (sans I/O: timestamps are passed in).
+
+The server records a :class:`TurnTrace` per request: when it arrived complete, when its
+terminal event left, its size, and which connection carried it. Everything else is
+computed here, after the fact, so the turn path only takes timestamps.
+
+**Overhead** is the client-side gap between the previous turn's terminal event leaving
+the server and this turn's request arriving complete, minus the time the test spent in
+``rws.tool(...)`` blocks. It holds the client's stream parsing, agent logic, request
+building and serialization, and for HTTP any new connection. The previous turn is the
+last one on the same WebSocket connection and lane, or, over HTTP, the last one of the
+test; the first turn of a WebSocket connection counts from the connection's opening,
+and the first HTTP turn of a test has no overhead (nothing before it to measure from).
+
+**Resent** input is input the server already holds for this conversation (sent in an
+earlier turn or produced as an earlier turn's output) that is sent again. Over
+WebSocket with ``previous_response_id`` it should be zero; a loop that resends its
+whole history shows every old item here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cassette.model import Transport, Turn
+from .match import turn_response
+from .normalize import canonical_json, normalize_input, normalize_item
+
+
+@dataclass
+class TurnTrace:
+    """What the server saw of one request (monotonic nanoseconds, this process's clock)."""
+
+    transport: Transport
+    connection: int
+    lane: str | None
+    arrived_ns: int
+    request: dict[str, Any]
+    request_bytes: int
+    new_connection: bool
+    #: When the connection carrying it was opened (WebSocket), for the first turn's overhead.
+    connection_opened_ns: int | None = None
+    #: Server-side cost of the WebSocket opening handshake that preceded this turn, if any.
+    handshake_ns: int | None = None
+    terminal_ns: int | None = None
+    #: The output items of the response (as recorded), for resent-input accounting.
+    output: list[Any] = field(default_factory=list)
+    #: ``completed``, ``failed``, ``incomplete``, ``error``, ``miss`` ...
+    outcome: str = "completed"
+
+
+def finish_recorded(trace: TurnTrace, turn: Turn, at_ns: int) -> None:
+    """Complete ``trace`` from the turn just recorded for it (its terminal event leaves now)."""
+    trace.terminal_ns = at_ns
+    trace.outcome = turn.outcome
+    response = turn_response(turn) or {}
+    output = response.get("output")
+    trace.output = list(output) if isinstance(output, list) else []
+
+
+@dataclass(frozen=True)
+class ToolSpan:
+    """Time the test spent inside ``rws.tool(name)``."""
+
+    name: str
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True)
+class TurnMetrics:
+    """Measured figures of one turn. Times in milliseconds; None where not defined."""
+
+    index: int
+    transport: Transport
+    connection: int
+    lane: str | None
+    #: Client-side time before this request, minus tool time (see the module docs).
+    overhead_ms: float | None
+    #: The gap before tool time was taken out.
+    gap_ms: float | None
+    tool_ms: float
+    #: Request arrived complete -> terminal event handed to the transport (the replayed upstream).
+    upstream_ms: float | None
+    #: Previous turn's end (or the connection's opening) -> this turn's terminal event.
+    end_to_end_ms: float | None
+    request_bytes: int
+    input_items: int
+    chained: bool
+    resent_items: int
+    resent_bytes: int
+    new_connection: bool
+    handshake_ms: float | None
+    outcome: str
+    #: When the request arrived and when its terminal event left, in ms from the test's first
+    #: activity (its first connection opening or request): the axis of a waterfall.
+    arrived_at_ms: float = 0.0
+    ended_at_ms: float | None = None
+
+
+def _ms(ns: int | None) -> float | None:
+    return None if ns is None else round(ns / 1e6, 4)
+
+
+def _overlap_ns(start: int, end: int, spans: Sequence[ToolSpan]) -> int:
+    return sum(max(0, min(end, s.end_ns) - max(start, s.start_ns)) for s in spans)
+
+
+def _digest(item: Any) -> tuple[bytes, int]:
+    text = canonical_json(item).encode("utf-8")
+    return hashlib.blake2b(text, digest_size=16).digest(), len(text)
+
+
+def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
+    """Metrics for each traced turn, in the order the requests arrived."""
+    ordered = sorted(traces, key=lambda t: t.arrived_ns)
+    origin = min(
+        (t.connection_opened_ns if t.connection_opened_ns is not None else t.arrived_ns for t in ordered),
+        default=0,
+    )
+    held: set[bytes] = set()
+    last_end_by_stream: dict[tuple[int, str | None], int] = {}
+    last_http_end: int | None = None
+    metrics: list[TurnMetrics] = []
+    for index, trace in enumerate(ordered):
+        if trace.transport == "ws":
+            start = last_end_by_stream.get((trace.connection, trace.lane), trace.connection_opened_ns)
+        else:
+            start = last_http_end
+        if start is not None and start > trace.arrived_ns:
+            start = None  # overlapping turns (lanes, parallel requests): no gap to speak of
+        gap = None if start is None else trace.arrived_ns - start
+        tool = 0 if start is None else _overlap_ns(start, trace.arrived_ns, tools)
+        overhead = None if gap is None else max(0, gap - tool)
+
+        items = normalize_input(trace.request.get("input"))
+        resent_items = resent_bytes = 0
+        for item in items:
+            digest, size = _digest(item)
+            if digest in held:
+                resent_items += 1
+                resent_bytes += size
+            held.add(digest)
+        for item in trace.output:
+            held.add(_digest(normalize_item(item))[0])
+
+        end = trace.terminal_ns
+        metrics.append(
+            TurnMetrics(
+                index=index,
+                transport=trace.transport,
+                connection=trace.connection,
+                lane=trace.lane,
+                overhead_ms=_ms(overhead),
+                gap_ms=_ms(gap),
+                tool_ms=_ms(tool) or 0.0,
+                upstream_ms=None if end is None else _ms(end - trace.arrived_ns),
+                end_to_end_ms=None if (end is None or start is None) else _ms(end - start),
+                request_bytes=trace.request_bytes,
+                input_items=len(items),
+                chained=trace.request.get("previous_response_id") is not None,
+                resent_items=resent_items,
+                resent_bytes=resent_bytes,
+                new_connection=trace.new_connection,
+                handshake_ms=_ms(trace.handshake_ns),
+                outcome=trace.outcome,
+                arrived_at_ms=_ms(trace.arrived_ns - origin) or 0.0,
+                ended_at_ms=None if end is None else _ms(end - origin),
+            )
+        )
+        if end is not None:
+            if trace.transport == "ws":
+                last_end_by_stream[(trace.connection, trace.lane)] = end
+            else:
+                last_http_end = end if last_http_end is None else max(last_http_end, end)
+    return metrics
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) by linear interpolation; None for no values."""
+    data = sorted(values)
+    if not data:
+        return None
+    position = (len(data) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return data[low] + (data[high] - data[low]) * (position - low)
+
+
+def statistic(values: Sequence[float], name: str) -> float | None:
+    """``median``, ``p95``, ``max`` or ``total`` of ``values`` (None when there are none)."""
+    if not values:
+        return None
+    if name == "median":
+        return percentile(values, 0.5)
+    if name == "p95":
+        return percentile(values, 0.95)
+    if name == "max":
+        return max(values)
+    if name == "total":
+        return float(sum(values))
+    raise ValueError(name)

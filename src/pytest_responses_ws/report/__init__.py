@@ -1,0 +1,1 @@
+"""Reports of the measured turns: summaries, terminal table, JSON, Markdown, HTML."""

@@ -1,0 +1,170 @@
+"""Per-test summaries of the measured turns, and how they are shown (pure: no pytest, no I/O).
+
+A summary is a JSON-ready dict (it travels from xdist workers in ``user_properties``).
+The same summaries feed the terminal section, the JSON report, the GitHub step summary
+and the HTML report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..core.metrics import TurnMetrics, statistic
+
+#: Schema version of the JSON report (``--rws-report``); bump on incompatible changes.
+REPORT_VERSION = 1
+
+
+def _stats(values: Sequence[float]) -> dict[str, float | None]:
+    return {name: statistic(values, name) for name in ("median", "p95", "max", "total")}
+
+
+def summarize(
+    *,
+    nodeid: str,
+    test: str,
+    transport: str,
+    turns: Sequence[TurnMetrics],
+    counts: Mapping[str, int],
+    outcome: str = "passed",
+    violations: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The summary of one test run over one transport."""
+    overhead = [t.overhead_ms for t in turns if t.overhead_ms is not None]
+    end_to_end = [t.end_to_end_ms for t in turns if t.end_to_end_ms is not None]
+    request_bytes = [float(t.request_bytes) for t in turns]
+    total_e2e = sum(end_to_end)
+    return {
+        "nodeid": nodeid,
+        "test": test,
+        "transport": transport,
+        "outcome": outcome,
+        "turns": len(turns),
+        "connections": counts.get("connections", 0),
+        "handshakes": counts.get("handshakes", 0),
+        "overhead_ms": _stats(overhead),
+        "end_to_end_ms": _stats(end_to_end),
+        # Of the time between turns' ends, how much the client's own loop took.
+        "overhead_share": (sum(overhead) / total_e2e) if total_e2e > 0 else None,
+        "request_bytes": {
+            "mean": (sum(request_bytes) / len(request_bytes)) if request_bytes else None,
+            "max": max(request_bytes) if request_bytes else None,
+            "total": sum(request_bytes),
+        },
+        "input_items_max": max((t.input_items for t in turns), default=0),
+        "resent_items": sum(t.resent_items for t in turns),
+        "resent_bytes": sum(t.resent_bytes for t in turns),
+        "tool_ms": sum(t.tool_ms for t in turns),
+        "budget_violations": list(violations),
+        "turn_metrics": [dataclasses.asdict(t) for t in turns],
+    }
+
+
+def report_document(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The JSON report: every test's summary, plus HTTP-vs-WebSocket pairs."""
+    tests = sorted(summaries, key=lambda s: (s["test"], s["transport"]))
+    return {"version": REPORT_VERSION, "tests": tests, "comparisons": compare_transports(tests)}
+
+
+def compare_transports(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """For tests that ran over both transports: the two side by side, with ratios."""
+    by_test: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for summary in summaries:
+        by_test.setdefault(summary["test"], {})[summary["transport"]] = summary
+    pairs = []
+    for test, runs in sorted(by_test.items()):
+        if "http" not in runs or "ws" not in runs:
+            continue
+        http, ws = runs["http"], runs["ws"]
+
+        def ratio(a: float | None, b: float | None) -> float | None:
+            return (a / b) if (a is not None and b) else None
+
+        pairs.append(
+            {
+                "test": test,
+                "overhead_median_ratio": ratio(http["overhead_ms"]["median"], ws["overhead_ms"]["median"]),
+                "end_to_end_total_ratio": ratio(http["end_to_end_ms"]["total"], ws["end_to_end_ms"]["total"]),
+                "request_bytes_ratio": ratio(http["request_bytes"]["total"], ws["request_bytes"]["total"]),
+            }
+        )
+    return pairs
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+_HEADER = (
+    "test",
+    "transport",
+    "turns",
+    "overhead median ms",
+    "p95 ms",
+    "bytes/turn",
+    "resent items",
+    "conns",
+)
+
+
+def _row(summary: Mapping[str, Any], label: str) -> tuple[str, ...]:
+    mean_bytes = summary["request_bytes"]["mean"]
+    return (
+        label,
+        summary["transport"],
+        str(summary["turns"]),
+        _ms(summary["overhead_ms"]["median"]),
+        _ms(summary["overhead_ms"]["p95"]),
+        "-" if mean_bytes is None else f"{mean_bytes:,.0f}",
+        str(summary["resent_items"]),
+        str(summary["connections"]),
+    )
+
+
+def table_rows(summaries: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """Rows for the terminal and Markdown tables: each test, its transports, and a ratio row."""
+    rows: list[tuple[str, ...]] = [_HEADER]
+    ordered = sorted(summaries, key=lambda s: (s["test"], s["transport"]))
+    pairs = {p["test"]: p for p in compare_transports(ordered)}
+    previous = None
+    for summary in ordered:
+        test = summary["test"]
+        rows.append(_row(summary, test if test != previous else ""))
+        previous = test
+        if summary["transport"] == "ws" and test in pairs:
+            pair = pairs[test]
+            http = next(s for s in ordered if s["test"] == test and s["transport"] == "http")
+            ratio_bytes = (
+                http["request_bytes"]["mean"] / summary["request_bytes"]["mean"]
+                if http["request_bytes"]["mean"] and summary["request_bytes"]["mean"]
+                else None
+            )
+            rows.append(
+                ("", "http/ws", "", _ratio(pair["overhead_median_ratio"]), "", _ratio(ratio_bytes), "", "")
+            )
+    return rows
+
+
+def terminal_lines(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
+    rows = table_rows(summaries)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def markdown_table(summaries: Sequence[Mapping[str, Any]]) -> str:
+    rows = table_rows(summaries)
+    header, body = rows[0], rows[1:]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    return "\n".join(lines)

@@ -37,12 +37,27 @@ def main() -> int:
             env = {**os.environ, "OPENAI_API_KEY": "sk-simulated-not-a-real-key"}
             status |= subprocess.call(
                 [
-                    sys.executable, "-m", "pytest", str(HERE / "tests"), "-q", "-p", "no:cacheprovider",
-                    "--rws-record-mode=rewrite", f"--rws-upstream={sim.url}", "--rws-transports=ws", "-k", selector,
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    str(HERE / "tests"),
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "--rws-record-mode=rewrite",
+                    f"--rws-upstream={sim.url}",
+                    "--rws-transports=ws",
+                    "-k",
+                    selector,
                 ],
                 env=env,
             )
-    print(json.dumps({"cassettes": sorted(str(p.relative_to(HERE)) for p in HERE.rglob("cassettes/**/*.json"))}, indent=2))
+    print(
+        json.dumps(
+            {"cassettes": sorted(str(p.relative_to(HERE)) for p in HERE.rglob("cassettes/**/*.json"))},
+            indent=2,
+        )
+    )
     return status
 
 

@@ -57,7 +57,11 @@ def _run_tools(output: list[Any], result: AgentResult) -> list[dict[str, Any]]:
             city = json.loads(item.arguments)["city"]
             result.tool_calls.append(city)
             items.append(
-                {"type": "function_call_output", "call_id": item.call_id, "output": json.dumps(get_weather(city))}
+                {
+                    "type": "function_call_output",
+                    "call_id": item.call_id,
+                    "output": json.dumps(get_weather(city)),
+                }
             )
     return items
 

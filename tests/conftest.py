@@ -11,6 +11,7 @@ import pytest
 
 from pytest_responses_ws.clients import warm_openai_parsers
 from pytest_responses_ws.sim import Script, SimulatorServer, serve_simulator
+
 from support.project import Project
 
 # pytester's in-process runs drop modules first imported inside them, and with
@@ -20,7 +21,6 @@ os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"  # it would export to the real
 warm_openai_parsers()
 import agents  # noqa: E402, F401
 import hypothesis  # noqa: E402, F401
-
 
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 

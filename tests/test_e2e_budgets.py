@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from support.project import Project
 
 LOOPS = '''
@@ -81,7 +82,9 @@ def resend_history(rws, *, new_connection_per_turn=False):
 '''
 
 
-def _project(project: Project, sim: Any, tests: str, runs: int | None = None, budgets: str = "off") -> Project:
+def _project(
+    project: Project, sim: Any, tests: str, runs: int | None = None, budgets: str = "off"
+) -> Project:
     """Write the loops and ``tests``, and record their cassettes (``runs`` items pass)."""
     project.write("loops", LOOPS)
     project.write("test_budget", tests)
@@ -90,7 +93,9 @@ def _project(project: Project, sim: Any, tests: str, runs: int | None = None, bu
     return project
 
 
-def test_a_slow_client_fails_an_overhead_budget_and_tool_time_does_not_count(project: Project, sim: Any) -> None:
+def test_a_slow_client_fails_an_overhead_budget_and_tool_time_does_not_count(
+    project: Project, sim: Any
+) -> None:
     _project(
         project,
         sim,
@@ -232,14 +237,19 @@ def test_over(rws):
     ("marker", "expected"),
     [
         ("overhead=5", "*unknown budget metric 'overhead'; expected one of overhead_ms, end_to_end_ms, *"),
-        ("overhead_ms={'p99': 5}", "*overhead_ms: unknown key 'p99'; expected http, ws, median, p95, max, total*"),
+        (
+            "overhead_ms={'p99': 5}",
+            "*overhead_ms: unknown key 'p99'; expected http, ws, median, p95, max, total*",
+        ),
         ("statistic='mean', overhead_ms=5", "*unknown statistic 'mean'*"),
         ("connections={'median': 1}", "*connections: unknown key 'median'*connections is exact*"),
         ("resent_items=-1", "*resent_items: expected a number >= 0, got -1*"),
     ],
 )
 def test_bad_budget_is_a_usage_error_at_collection(project: Project, marker: str, expected: str) -> None:
-    project.write("test_x", f"import pytest\n\n@pytest.mark.rws_budget({marker})\ndef test_x(rws):\n    pass\n")
+    project.write(
+        "test_x", f"import pytest\n\n@pytest.mark.rws_budget({marker})\ndef test_x(rws):\n    pass\n"
+    )
     result = project.run()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([expected])

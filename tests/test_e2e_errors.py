@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from pytest_responses_ws.sim import Script, serve_simulator
+
 from support.project import Project
 
 LOOP_TEST = """
@@ -270,10 +271,14 @@ def test_not_found(rws, stream):
 
 
 def test_unknown_transport_in_marker_is_a_one_line_collection_error(project: Project) -> None:
-    project.write("test_x", "import pytest\n\n@pytest.mark.rws_transports('grpc')\ndef test_x(rws):\n    pass\n")
+    project.write(
+        "test_x", "import pytest\n\n@pytest.mark.rws_transports('grpc')\ndef test_x(rws):\n    pass\n"
+    )
     result = project.run()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*@pytest.mark.rws_transports: unknown transport 'grpc'; expected http or ws"])
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.rws_transports: unknown transport 'grpc'; expected http or ws"]
+    )
     assert "Traceback" not in result.stdout.str()
 
 

@@ -222,7 +222,9 @@ import agent_loops, pytest
     project.replay().assert_outcomes(passed=2)
 
 
-def test_new_episodes_keeps_old_connection_records_and_numbers_new_ones_after(project: Project, sim: Any) -> None:
+def test_new_episodes_keeps_old_connection_records_and_numbers_new_ones_after(
+    project: Project, sim: Any
+) -> None:
     project.write("test_agent", TWO_LOOPS)
     project.record(sim, "-k", "Paris").assert_outcomes(passed=1, deselected=1)
     paris = project.cassettes()[0]

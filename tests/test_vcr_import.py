@@ -12,16 +12,17 @@ from typing import Any
 
 import pytest
 import yaml
-from support.project import Project
 
 from pytest_responses_ws.cassette.store import load_cassette
 from pytest_responses_ws.cassette.vcr_import import import_vcr_cassette, parse_sse
 from pytest_responses_ws.cli import main
 
+from support.project import Project
+
 REAL = Path(__file__).parent / "data" / "real-recordings"
 CASSETTES = sorted(p.name for p in REAL.glob("*.yaml"))
 
-REPLAY_TEST = '''
+REPLAY_TEST = """
 import json, os, pytest
 import openai
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_replay(rws):
             answers.append({"error": exc.code})
     with open(os.environ["RWS_EVENTS_OUT"], "a") as out:
         out.write(json.dumps({"name": rws.transport, "events": answers}) + "\\n")
-'''
+"""
 
 
 def _expected(path: Path) -> list[dict[str, Any]]:
@@ -106,7 +107,12 @@ def test_import_keeps_secrets_out_and_reports_what_it_left_out(tmp_path: Path) -
     data["interactions"][0]["request"]["headers"]["authorization"] = [f"Bearer {secret}"]
     data["interactions"].append(
         {
-            "request": {"method": "GET", "uri": "https://api.openai.com/v1/files", "body": None, "headers": {}},
+            "request": {
+                "method": "GET",
+                "uri": "https://api.openai.com/v1/files",
+                "body": None,
+                "headers": {},
+            },
             "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
         }
     )
@@ -121,7 +127,9 @@ def test_import_keeps_secrets_out_and_reports_what_it_left_out(tmp_path: Path) -
     assert json.loads(written)["format"] == "pytest-responses-ws/cassette"
 
 
-def test_import_of_something_else_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_of_something_else_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "not-vcr.yaml"
     source.write_text("just: a mapping\n")
     assert main(["import-vcr", str(source)]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 import weather_agent
 
 QUESTION = "What's the weather in Paris and Oslo?"

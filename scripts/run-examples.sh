@@ -3,4 +3,6 @@
 # WebSocket mode, offline. Extra arguments go to pytest.
 EXTRAS=examples
 source "$(dirname "$0")/_venv.sh"
-exec pytest examples -p no:cacheprovider "$@"
+mkdir -p build
+exec pytest examples -p no:cacheprovider \
+  --rws-report=build/rws-report.json --rws-report-html=build/rws-report.html "$@"

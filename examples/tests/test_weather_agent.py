@@ -9,6 +9,9 @@ import weather_agent
 QUESTION = "What's the weather in Paris and Oslo?"
 
 
+# One connection per test, WebSocket mode sends only new input (previous_response_id),
+# and the loop's own work between turns stays small.
+@pytest.mark.rws_budget(connections=1, resent_items={"ws": 0}, overhead_ms={"p95": 250})
 def test_answers_with_both_cities(rws):
     result = weather_agent.ask(rws.openai_client(), rws.transport, QUESTION)
     assert result.tool_calls == ["Paris", "Oslo"]
@@ -28,3 +31,20 @@ def test_single_city(rws, city):
     result = weather_agent.ask(rws.openai_client(), rws.transport, f"What's the weather in {city}?")
     assert result.tool_calls == [city]
     assert city in result.answer
+
+
+@pytest.mark.asyncio
+async def test_openai_agents_weather(rws):
+    """The same question through openai-agents, over its HTTP and its WebSocket model."""
+    from agents import Agent, Runner, function_tool
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Current weather for a city."""
+        return str(weather_agent.get_weather(city))
+
+    agent = Agent(name="weather", instructions=weather_agent.INSTRUCTIONS, tools=[get_weather], model="gpt-5.2")
+    result = await Runner.run(agent, QUESTION, run_config=rws.agents_run_config())
+    assert "Paris" in result.final_output and "Oslo" in result.final_output
+    # openai-agents resends the whole history each turn, even over WebSocket: the measurement shows it.
+    assert [turn.resent_items for turn in rws.turns] == [0, 2, 4]

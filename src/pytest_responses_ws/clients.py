@@ -65,8 +65,42 @@ def warm_openai_parsers() -> bool:
     else:
         for event in events:
             construct_type_unchecked(value=event, type_=ResponsesServerEvent)  # type: ignore[arg-type]
+    _warm_stream_helper(events)
+    _warm_request_transform()
     _warmed = True
     return True
+
+
+def _warm_request_transform() -> None:
+    # The SDK also builds its request-parameter transforms lazily, per type (~6 ms).
+    try:
+        from openai._utils import maybe_transform
+        from openai.types.responses import response_create_params
+    except ImportError:
+        return
+    response = _sample_response()
+    params = {
+        "model": "warmup",
+        "input": [{"role": "user", "content": "warm"}, *response["output"]],
+        "tools": [{"type": "function", "name": "warmup", "parameters": {"type": "object"}, "strict": True}],
+        "stream": True,
+    }
+    maybe_transform(params, response_create_params.ResponseCreateParamsStreaming)
+
+
+def _warm_stream_helper(events: list[dict[str, Any]]) -> None:
+    # ``client.responses.stream()`` accumulates events into parsed snapshots, another
+    # lazily built path (~60 ms on its first response).
+    try:
+        from openai import omit
+        from openai._models import construct_type
+        from openai.lib.streaming.responses._responses import ResponseStreamState
+        from openai.types.responses import ResponseStreamEvent
+    except ImportError:  # an SDK without the helper: nothing to warm
+        return
+    state: Any = ResponseStreamState(input_tools=omit, text_format=omit)
+    for event in events:
+        state.handle_event(construct_type(value=event, type_=ResponseStreamEvent))
 
 
 def exclude_loopback_from_vcr(vcr: Any, port: Callable[[], int | None]) -> None:

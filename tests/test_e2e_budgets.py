@@ -268,7 +268,7 @@ def test_reports_terminal_json_and_github_summary(
     _project(project, sim, ASSERTING, budgets="enforce")
     step_summary = tmp_path / "step-summary.md"
     project.monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
-    result = project.replay("--rws-report=out/report.json", *workers)
+    result = project.replay("--rws-report=out/report.json", "--rws-report-html=out/report.html", *workers)
     result.assert_outcomes(passed=2)
     # The summary is printed once, by the controller, with the HTTP/WebSocket ratio row.
     assert result.stdout.str().count("responses-ws: per-turn overhead") == 1
@@ -290,3 +290,6 @@ def test_reports_terminal_json_and_github_summary(
     assert len(document["tests"][0]["turn_metrics"]) == 5
     assert document["comparisons"][0]["test"] == "test_budget.py::test_measured"
     assert "| test | transport | turns |" in step_summary.read_text()
+    page = (project.path / "out" / "report.html").read_text()
+    assert page.count("<svg") == 2  # a waterfall per run
+    assert "test_budget.py::test_measured" in page

@@ -266,3 +266,9 @@ def test_summaries_pair_transports_and_render() -> None:
     assert http["overhead_share"] == pytest.approx(
         http["overhead_ms"]["total"] / http["end_to_end_ms"]["total"]
     )
+
+
+def test_a_lane_waiting_while_the_server_streams_others_is_not_client_overhead() -> None:
+    # A planner lane chains a turn after its workers: the server was busy until 20 ms.
+    traces = [trace(0, 2, lane="planner"), trace(3, 20, lane="worker"), trace(21, 25, lane="planner")]
+    assert [m.overhead_ms for m in compute_turn_metrics(traces)] == [0.0, 1.0, 1.0]

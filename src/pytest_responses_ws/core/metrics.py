@@ -7,10 +7,11 @@ computed here, after the fact, so the turn path only takes timestamps.
 **Overhead** is the client-side gap between the previous turn's terminal event leaving
 the server and this turn's request arriving complete, minus the time the test spent in
 ``rws.tool(...)`` blocks. It holds the client's stream parsing, agent logic, request
-building and serialization, and for HTTP any new connection. The previous turn is the
-last one on the same WebSocket connection and lane, or, over HTTP, the last one of the
-test; the first turn of a WebSocket connection counts from the connection's opening,
-and the first HTTP turn of a test has no overhead (nothing before it to measure from).
+building and serialization, and for HTTP any new connection. Over WebSocket the gap
+runs from the latest terminal event the server sent on the same connection, on any
+lane (while the server streams one lane the client is not idle on another), or from
+the connection's opening for its first turn. Over HTTP it runs from the latest answer
+of the test; the first HTTP turn of a test has no overhead (nothing to measure from).
 
 **Resent** input is input the server already holds for this conversation (sent in an
 earlier turn or produced as an earlier turn's output) that is sent again. Over
@@ -123,16 +124,17 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
         default=0,
     )
     held: set[bytes] = set()
-    last_end_by_stream: dict[tuple[int, str | None], int] = {}
-    last_http_end: int | None = None
+    # Terminal times seen so far: per WebSocket connection, and for all HTTP answers.
+    ends_by_connection: dict[int, list[int]] = {}
+    http_ends: list[int] = []
     metrics: list[TurnMetrics] = []
     for index, trace in enumerate(ordered):
-        if trace.transport == "ws":
-            start = last_end_by_stream.get((trace.connection, trace.lane), trace.connection_opened_ns)
-        else:
-            start = last_http_end
-        if start is not None and start > trace.arrived_ns:
-            start = None  # overlapping turns (lanes, parallel requests): no gap to speak of
+        # The latest answer that had left before this request arrived (turns on other lanes,
+        # or parallel HTTP requests, may still be streaming and do not count).
+        ends = ends_by_connection.get(trace.connection, []) if trace.transport == "ws" else http_ends
+        start = max((e for e in ends if e <= trace.arrived_ns), default=None)
+        if start is None and trace.transport == "ws":
+            start = trace.connection_opened_ns
         gap = None if start is None else trace.arrived_ns - start
         tool = 0 if start is None else _overlap_ns(start, trace.arrived_ns, tools)
         overhead = None if gap is None else max(0, gap - tool)
@@ -173,10 +175,9 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
             )
         )
         if end is not None:
-            if trace.transport == "ws":
-                last_end_by_stream[(trace.connection, trace.lane)] = end
-            else:
-                last_http_end = end if last_http_end is None else max(last_http_end, end)
+            (
+                ends_by_connection.setdefault(trace.connection, []) if trace.transport == "ws" else http_ends
+            ).append(end)
     return metrics
 
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -84,28 +84,28 @@ def _usage(source: str, message: str) -> pytest.UsageError:
     return pytest.UsageError(f"pytest-responses-ws: {source}: {message}")
 
 
-def parse_record_mode(value: Any, source: str) -> RecordMode:
-    if isinstance(value, RecordMode):
+_E = TypeVar("_E", RecordMode, BudgetMode)
+
+
+def _parse_choice(kind: type[_E], value: Any, source: str, what: str) -> _E:
+    """An enum member from its (case-insensitive) value, or a UsageError listing the valid ones."""
+    if isinstance(value, kind):
         return value
     try:
         if not isinstance(value, str):
             raise ValueError(value)
-        return RecordMode(value.strip().lower())
+        return kind(value.strip().lower())
     except ValueError:
-        valid = ", ".join(mode.value for mode in RecordMode)
-        raise _usage(source, f"unknown record mode {value!r}; expected one of {valid}") from None
+        valid = ", ".join(member.value for member in kind)
+        raise _usage(source, f"unknown {what} {value!r}; expected one of {valid}") from None
+
+
+def parse_record_mode(value: Any, source: str) -> RecordMode:
+    return _parse_choice(RecordMode, value, source, "record mode")
 
 
 def parse_budget_mode(value: Any, source: str) -> BudgetMode:
-    if isinstance(value, BudgetMode):
-        return value
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        return BudgetMode(value.strip().lower())
-    except ValueError:
-        valid = ", ".join(mode.value for mode in BudgetMode)
-        raise _usage(source, f"unknown budgets mode {value!r}; expected one of {valid}") from None
+    return _parse_choice(BudgetMode, value, source, "budgets mode")
 
 
 def parse_budget_scale(value: Any, source: str) -> float:

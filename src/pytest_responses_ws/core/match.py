@@ -198,49 +198,44 @@ class TurnIndex:
 
     # -- expansion (misses and upstream rewrites only) ----------------------
 
+    def _ancestors(self, request: Mapping[str, Any]) -> list[Turn] | None:
+        """The recorded turns a request chains from, oldest first; None if a parent is unknown."""
+        chain: list[Turn] = []
+        parent = request.get("previous_response_id")
+        while parent is not None:
+            if parent not in self._creator or len(chain) > len(self.turns):  # unknown, or a cycle
+                return None
+            turn = self.turns[self._creator[parent]]
+            chain.append(turn)
+            parent = turn.request.get("previous_response_id")
+        return chain[::-1]
+
     def effective_input(self, request: Mapping[str, Any]) -> list[Any] | None:
-        """The full conversation a request stands for, or None if its parent is unknown.
+        """The full conversation a request stands for (normalized), or None if its parent is unknown.
 
         Costs a walk up the chain: used to explain misses and to rewrite a chained
         request for an upstream that never saw its parent, not on the hot path.
         """
-        items = normalize_input(request.get("input"))
-        parent = request.get("previous_response_id")
-        seen: set[str] = set()
-        while parent is not None:
-            if parent in seen or parent not in self._creator:
-                return None
-            seen.add(parent)
-            turn = self.turns[self._creator[parent]]
-            items = [
-                *normalize_input(turn.request.get("input")),
-                *response_output(turn_response(turn)),
-                *items,
-            ]
-            parent = turn.request.get("previous_response_id")
-        return items
+        chain = self._ancestors(request)
+        if chain is None:
+            return None
+        items: list[Any] = []
+        for turn in chain:
+            items += normalize_input(turn.request.get("input"))
+            items += response_output(turn_response(turn))
+        return items + normalize_input(request.get("input"))
 
     def raw_effective_input(self, request: Mapping[str, Any]) -> list[Any] | None:
-        """Like :meth:`effective_input`, but with items as recorded (for sending upstream)."""
-        value = request.get("input")
-        items: list[Any] = [value] if isinstance(value, str) else list(value or [])
-        parent = request.get("previous_response_id")
-        seen: set[str] = set()
-        while parent is not None:
-            if parent in seen or parent not in self._creator:
-                return None
-            seen.add(parent)
-            turn = self.turns[self._creator[parent]]
-            parent_input = turn.request.get("input")
-            response = turn_response(turn) or {}
-            output = response.get("output") or []
-            items = [
-                *([parent_input] if isinstance(parent_input, str) else list(parent_input or [])),
-                *[_strip_output_item(item) for item in output],
-                *items,
-            ]
-            parent = turn.request.get("previous_response_id")
-        return items
+        """Like :meth:`effective_input`, with items as recorded (to send to an upstream)."""
+        chain = self._ancestors(request)
+        if chain is None:
+            return None
+        items: list[Any] = []
+        for turn in chain:
+            items += _raw_input(turn.request.get("input"))
+            output = (turn_response(turn) or {}).get("output") or []
+            items += [_strip_output_item(item) for item in output]
+        return items + _raw_input(request.get("input"))
 
 
 def _is_prompt_item(item: Any) -> bool:
@@ -274,6 +269,10 @@ def conversation_keys(turns: Sequence[Turn], ignore: Sequence[str] = ()) -> list
             prompt.append(item)
         keys.append(_fold(_params_digest(normalize_params(turn.request, ignore)), prompt))
     return keys
+
+
+def _raw_input(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def _strip_output_item(item: Any) -> Any:

@@ -130,7 +130,7 @@ def http_answer(turn: Turn, *, wants_stream: bool) -> HttpAnswer:
 
 
 def error_event(
-    code: str,
+    code: str | None,
     message: str,
     *,
     status: int = 400,

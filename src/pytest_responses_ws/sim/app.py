@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.replay import error_event
 from ..core.synthesize import response_from_events
 from ..server.runner import LoopbackRunner, Message, Receive, Scope, Send
 from .script import Script
-from .simulator import ConnectionState, Simulator, error_event
+from .simulator import ConnectionState, Simulator
 
 __all__ = ["SimulatorApp", "SimulatorServer", "serve_simulator"]
 
@@ -282,15 +283,14 @@ class _WebSocketSession:
             frame = None
         if not isinstance(frame, dict):
             # A bad frame fails alone; the connection stays open, as it does on the service.
-            await self._send_event(error_event(400, "Invalid WebSocket message: expected a JSON object."))
+            await self._send_event(error_event(None, "Invalid WebSocket message: expected a JSON object."))
             return
         event_type = frame.get("type")
         if event_type != "response.create":
             await self._send_event(
                 error_event(
-                    400,
+                    "invalid_value",
                     f"Unsupported event type {event_type!r}: this simulator accepts 'response.create'.",
-                    code="invalid_value",
                     param="type",
                 )
             )

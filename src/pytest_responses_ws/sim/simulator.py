@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.replay import error_event
 from ..core.synthesize import synthesize_events
 from .script import FunctionCall, Output, Script, Text
 
@@ -77,33 +78,13 @@ class _RequestError(Exception):
 
     def event(self, stream_id: str | None) -> dict[str, Any]:
         return error_event(
-            self.status,
+            self.code,
             self.message,
-            code=self.code,
+            status=self.status,
             param=self.param,
             error_type=self.error_type,
-            stream_id=stream_id,
+            lane=stream_id,
         )
-
-
-def error_event(
-    status: int,
-    message: str,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    error_type: str = "invalid_request_error",
-    stream_id: str | None = None,
-) -> dict[str, Any]:
-    """A WebSocket ``error`` event in the wrapped form the service sends before a response exists."""
-    event: dict[str, Any] = {
-        "type": "error",
-        "status": status,
-        "error": {"type": error_type, "code": code, "message": message, "param": param},
-    }
-    if stream_id is not None:
-        event["stream_id"] = stream_id
-    return event
 
 
 def _input_items(value: object) -> list[Mapping[str, Any]]:

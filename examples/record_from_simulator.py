@@ -35,7 +35,11 @@ def main() -> int:
     for cities, selector in runs:
         with serve_simulator(script_for(cities), event_delay_s=0.002) as sim:
             # The agents SDK exports traces to the real API by itself: not from here.
-            env = {**os.environ, "OPENAI_API_KEY": "sk-simulated-not-a-real-key", "OPENAI_AGENTS_DISABLE_TRACING": "1"}
+            env = {
+                **os.environ,
+                "OPENAI_API_KEY": "sk-simulated-not-a-real-key",
+                "OPENAI_AGENTS_DISABLE_TRACING": "1",
+            }
             status |= subprocess.call(
                 [
                     sys.executable,

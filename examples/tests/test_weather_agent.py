@@ -43,7 +43,9 @@ async def test_openai_agents_weather(rws):
         """Current weather for a city."""
         return str(weather_agent.get_weather(city))
 
-    agent = Agent(name="weather", instructions=weather_agent.INSTRUCTIONS, tools=[get_weather], model="gpt-5.2")
+    agent = Agent(
+        name="weather", instructions=weather_agent.INSTRUCTIONS, tools=[get_weather], model="gpt-5.2"
+    )
     result = await Runner.run(agent, QUESTION, run_config=rws.agents_run_config())
     assert "Paris" in result.final_output and "Oslo" in result.final_output
     # openai-agents resends the whole history each turn, even over WebSocket: the measurement shows it.

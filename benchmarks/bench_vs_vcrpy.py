@@ -66,6 +66,8 @@ from pytest_responses_ws.sim import FunctionCall, Script, Step, Text, serve_simu
 #: The issue's target: rws median per-test time at most this fraction of vcrpy's.
 TARGET_RATIO = 0.8
 PROJECTS = ("vcrpy", "rws")
+#: The optional third project: the SDK alone behind a minimal in-process replay (the floor).
+FLOOR = "floor"
 API_BASE = "https://api.openai.com/v1"
 PHASES = ("setup", "call", "teardown")
 #: Bound on one pytest subprocess, so a hang fails the run instead of blocking it.
@@ -352,6 +354,65 @@ def test_agent(rws, case):
         assert agent.run(client, case, TURNS) == agent.FINAL_TEXT
 """
 
+FLOOR_CONFTEST = r'''
+
+# --------------------------------------------------------------------------- the floor
+
+import re
+from pathlib import Path
+
+import httpx2
+import yaml
+
+_ANSWERS = {}
+
+
+def _load_answers():
+    # The vcrpy cassettes, parsed once at conftest import: outside every test's time.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for path in (Path(__file__).parent / "cassettes" / "test_bench").glob("*.yaml"):
+        case = int(re.search(r"\[(\d+)\]", path.name).group(1))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        _ANSWERS[case] = [
+            (
+                interaction["response"]["status"]["code"],
+                interaction["response"]["headers"]["content-type"][0],
+                interaction["response"]["body"]["string"].encode("utf-8"),
+            )
+            for interaction in data["interactions"]
+        ]
+
+
+_load_answers()
+
+
+@pytest.fixture
+def replay_floor(request, monkeypatch):
+    """The least a replay can do: answer the k-th request with the k-th recorded body."""
+    answers = iter(_ANSWERS[request.node.callspec.params["case"]])
+
+    def handle_request(self, http_request):
+        http_request.read()
+        status, content_type, body = next(answers)
+        return httpx2.Response(status, headers={"content-type": content_type}, content=body, request=http_request)
+
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", handle_request)
+'''
+
+FLOOR_TEST = """
+import agent
+import pytest
+from openai import OpenAI
+
+TURNS = __TURNS__
+
+
+@pytest.mark.parametrize("case", range(__TESTS__))
+def test_agent(replay_floor, case):
+    with OpenAI(base_url="__API_BASE__", api_key="sk-x", max_retries=0) as client:
+        assert agent.run(client, case, TURNS) == agent.FINAL_TEXT
+"""
+
 #: Keeps the temporary project from picking up any outer configuration.
 PYTEST_INI = "[pytest]\nfilterwarnings =\n    ignore::DeprecationWarning\n"
 
@@ -384,6 +445,9 @@ def write_project(root: Path, kind: str, tests: int, turns: int) -> Path:
     if kind == "vcrpy":
         conftest += _fill(VCR_CONFTEST, API_BASE=API_BASE)
         test = _fill(VCR_TEST, TURNS=turns, TESTS=tests, API_BASE=API_BASE)
+    elif kind == FLOOR:
+        conftest += _fill(FLOOR_CONFTEST)
+        test = _fill(FLOOR_TEST, TURNS=turns, TESTS=tests, API_BASE=API_BASE)
     else:
         test = _fill(RWS_TEST, TURNS=turns, TESTS=tests)
     (root / "conftest.py").write_text(conftest, encoding="utf-8")
@@ -420,6 +484,8 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def replay_args(kind: str) -> list[str]:
     if kind == "vcrpy":
         return ["--record-mode=none", "--block-network"]
+    if kind == FLOOR:
+        return ["--block-network"]
     # pytest-recording's guard in the rws project too, with loopback allowed (its server).
     return ["--block-network", "--allowed-hosts=127.0.0.1"]
 
@@ -526,6 +592,8 @@ def record_cassettes(projects: dict[str, Path], tests: int, turns: int) -> dict[
         document = json.loads(path.read_text(encoding="utf-8"))
         if len(document["turns"]) != turns:
             raise BenchError(f"{path}: expected {turns} turns, got {len(document['turns'])}")
+    if FLOOR in projects:  # the floor replays the vcrpy cassettes' bodies
+        shutil.copytree(projects["vcrpy"] / "cassettes", projects[FLOOR] / "cassettes")
     return {
         "vcrpy_cassette_bytes_median": statistics.median(p.stat().st_size for p in yaml_files),
         "rws_cassette_bytes_median": statistics.median(p.stat().st_size for p in json_files),
@@ -572,7 +640,8 @@ class Block:
     """All measured runs for one turn count."""
 
     turns: int
-    runs: dict[str, list[RunResult]] = field(default_factory=lambda: {k: [] for k in PROJECTS})
+    kinds: tuple[str, ...] = PROJECTS
+    runs: dict[str, list[RunResult]] = field(default_factory=dict)
     cassettes: dict[str, Any] = field(default_factory=dict)
 
     def per_test(self, kind: str) -> list[float]:
@@ -604,9 +673,10 @@ class Block:
             "sum_of_tests_median_s": statistics.median(sum(r.per_test()) for r in runs),
         }
 
-    def comparison(self) -> dict[str, Any]:
-        vcr, rws = self.summary("vcrpy"), self.summary("rws")
-        paired_rounds = list(zip(self.runs["vcrpy"], self.runs["rws"], strict=True))
+    def comparison(self, kind: str = "rws", baseline: str = "vcrpy") -> dict[str, Any]:
+        """``kind`` against ``baseline`` (rws/vcrpy by default)."""
+        vcr, rws = self.summary(baseline), self.summary(kind)
+        paired_rounds = list(zip(self.runs[baseline], self.runs[kind], strict=True))
         per_round = [
             statistics.median(b.per_test()) / statistics.median(a.per_test()) for a, b in paired_rounds
         ]
@@ -713,7 +783,7 @@ def summarize_profile(path: Path, tests: int, top: int = 12) -> dict[str, Any]:
 
 def profile_projects(projects: dict[str, Path], tests: int, directory: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for kind in PROJECTS:
+    for kind in projects:
         out = directory / kind
         out.mkdir(parents=True, exist_ok=True)
         run_pytest(
@@ -788,6 +858,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="vcrpy also matches on the request body (match_on + body); default: vcrpy's defaults",
     )
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip the floor project (the SDK alone behind a minimal in-process replay)",
+    )
     parser.add_argument("--keep", type=Path, help="generate the projects here and keep them")
     parser.add_argument("--fail-above", type=float, help="exit 1 if a per-test median ratio is above this")
     args = parser.parse_args(argv)
@@ -800,19 +876,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def print_block(block: Block, tests: int) -> dict[str, Any]:
-    summaries = {kind: block.summary(kind) for kind in PROJECTS}
+    summaries = {kind: block.summary(kind) for kind in block.kinds}
     comparison = block.comparison()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"\n{block.turns} turns x {tests} tests  (cassette median: vcrpy YAML "
         f"{block.cassettes['vcrpy_cassette_bytes_median'] / 1024:.0f} KiB, rws JSON "
-        f"{block.cassettes['rws_cassette_bytes_median'] / 1024:.0f} KiB)"
+        f"{block.cassettes['rws_cassette_bytes_median'] / 1024:.0f} KiB; load average now {load:.2f})"
     )
     header = (
         f"{'project':8} {'per-test med':>12} {'p10':>7} {'p90':>7} {'mean':>7} | {'setup':>6} {'call':>7} "
         f"{'tdown':>6} | {'wall med':>8} {'startup':>7} {'collect':>7} {'tests':>6} {'shutdn':>6} {'exit':>5}"
     )
     print(header)
-    for kind in PROJECTS:
+    for kind in block.kinds:
         s = summaries[kind]
         pt, ph, sp = s["per_test_ms"], s["phase_median_ms"], s["split_median_s"]
         print(
@@ -835,7 +912,19 @@ def print_block(block: Block, tests: int) -> dict[str, Any]:
         f"teardown {c['phase_ratio']['teardown']:.2f}x; test loop {c['test_loop_ratio']:.3f}x; "
         f"whole process wall {c['wall_median_ratio']:.3f}x"
     )
-    return {"summaries": summaries, "comparison": comparison}
+    printed: dict[str, Any] = {"summaries": summaries, "comparison": comparison, "loadavg_after": load}
+    if FLOOR in block.kinds:
+        floor = block.comparison(FLOOR)
+        printed["floor_comparison"] = floor
+        vcr_ms = summaries["vcrpy"]["per_test_ms"]["median"]
+        floor_ms = summaries[FLOOR]["per_test_ms"]["median"]
+        rws_ms = summaries["rws"]["per_test_ms"]["median"]
+        print(
+            f"floor/vcrpy per-test median {floor['per_test_median_ratio']:.3f}: the SDK alone is "
+            f"{floor_ms:.2f} ms of a test; on top of it vcrpy adds {vcr_ms - floor_ms:+.2f} ms, "
+            f"rws {rws_ms - floor_ms:+.2f} ms"
+        )
+    return printed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -862,8 +951,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for turns in args.turn_counts:
             root = base / f"turns{turns}"
-            projects = {kind: write_project(root / kind, kind, args.tests, turns) for kind in PROJECTS}
-            block = Block(turns)
+            kinds = (*PROJECTS, FLOOR) if args.floor else PROJECTS
+            projects = {kind: write_project(root / kind, kind, args.tests, turns) for kind in kinds}
+            block = Block(turns, kinds, {kind: [] for kind in kinds})
             t0 = time.perf_counter()
             block.cassettes = record_cassettes(projects, args.tests, turns)
             print(
@@ -871,10 +961,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 end="",
             )
             extra = {"BENCH_VCR_MATCH_BODY": "1"} if args.vcr_match_body else {}
-            for kind in PROJECTS:  # warm-up: bytecode caches, OS file cache
+            for kind in kinds:  # warm-up: bytecode caches, OS file cache
                 run_pytest(projects[kind], kind, replay_args(kind), expect_tests=args.tests, extra_env=extra)
             for index in range(args.rounds):
-                order = PROJECTS if index % 2 == 0 else PROJECTS[::-1]
+                order = kinds if index % 2 == 0 else kinds[::-1]
                 for kind in order:
                     result = run_pytest(
                         projects[kind], kind, replay_args(kind), expect_tests=args.tests, extra_env=extra
@@ -890,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     kind: [
                         {"wall_s": r.wall_s, "split_s": r.split_s, "tests": r.tests} for r in block.runs[kind]
                     ]
-                    for kind in PROJECTS
+                    for kind in kinds
                 },
             }
             if args.profile:

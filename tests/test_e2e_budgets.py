@@ -293,3 +293,40 @@ def test_reports_terminal_json_and_github_summary(
     page = (project.path / "out" / "report.html").read_text()
     assert page.count("<svg") == 2  # a waterfall per run
     assert "test_budget.py::test_measured" in page
+
+
+def test_assert_budget_and_warn_mode_violations_reach_the_reports(project: Project, sim: Any) -> None:
+    _project(
+        project,
+        sim,
+        """
+import loops, pytest
+
+@pytest.mark.rws_budget(input_items=1)
+def test_over(rws):
+    loops.resend_history(rws)
+    rws.assert_budget(connections=0)
+""",
+        budgets="off",
+    )
+    result = project.replay("--rws-budgets=warn", "--rws-report=report.json", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=2, warnings=4)
+    result.stdout.fnmatch_lines(["*/test_budget.py:*: RwsBudgetWarning*"])  # attributed to the test file
+    document = json.loads((project.path / "report.json").read_text())
+    for test in document["tests"]:
+        assert len(test["budget_violations"]) == 2
+        assert "connections <= 0" in test["budget_violations"][0]
+    assert "rws_summary" not in (project.path / "junit.xml").read_text()
+
+
+def test_a_malformed_assert_budget_is_a_type_error_in_every_mode(project: Project) -> None:
+    project.write(
+        "test_x",
+        "import pytest\n\n"
+        "@pytest.mark.rws_transports('ws')\n"
+        "def test_x(rws):\n"
+        "    with pytest.raises(TypeError, match='unknown budget metric'):\n"
+        "        rws.assert_budget(latency=1)\n",
+    )
+    for mode in ("enforce", "warn", "off"):
+        project.run(f"--rws-budgets={mode}").assert_outcomes(passed=1)

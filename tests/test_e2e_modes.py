@@ -236,3 +236,38 @@ def test_new_episodes_keeps_old_connection_records_and_numbers_new_ones_after(
     ids = [c["id"] for c in merged["connections"]]
     assert ids == [0, 1]
     assert [t["connection"] for t in merged["turns"]] == [0, 0, 1, 1, 1]
+
+
+def test_tests_in_classes_get_their_own_cassettes(project: Project, sim: Any) -> None:
+    project.write(
+        "test_agent",
+        """
+import agent_loops, pytest
+
+class TestParis:
+    @pytest.mark.rws_transports("ws")
+    def test_weather(self, rws):
+        agent_loops.run(rws.openai_client(), rws.transport)
+
+class TestOslo:
+    @pytest.mark.rws_transports("ws")
+    def test_weather(self, rws):
+        agent_loops.run(rws.openai_client(), rws.transport)
+""",
+    )
+    project.record(sim).assert_outcomes(passed=2)
+    assert [p.name for p in project.cassettes()] == [
+        "TestOslo.test_weather.json",
+        "TestParis.test_weather.json",
+    ]
+
+
+def test_a_test_for_a_disabled_transport_is_skipped_saying_why(project: Project) -> None:
+    project.write(
+        "test_x", "import pytest\n\n@pytest.mark.rws_transports('http')\ndef test_x(rws):\n    pass\n"
+    )
+    result = project.run("--rws-transports=ws", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*this test runs over http only, which this run disables (--rws-transports*"]
+    )

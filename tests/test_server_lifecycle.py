@@ -6,11 +6,12 @@ import socket
 import threading
 
 import pytest
-from support.project import Project
 
 from pytest_responses_ws.errors import ServerStartError
 from pytest_responses_ws.server.app import LoopbackServer
 from pytest_responses_ws.server.runner import LoopbackRunner
+
+from support.project import Project
 
 
 def _rws_threads() -> list[str]:

@@ -82,6 +82,8 @@ class RwsHandle:
         self.websocket_base_url = websocket_base_url
         self._mount = mount
         self._tools: list[ToolSpan] = []
+        #: Budget failure reports of this test (marker and assert_budget), for the reports.
+        self.violations: list[str] = []
         self.budget_mode = budget_mode
         self.budget_scale = budget_scale
 
@@ -192,15 +194,16 @@ class RwsHandle:
         ``--rws-budgets=warn`` turns the failure into a warning, ``off`` skips the check.
         """
         __tracebackhide__ = True
-        if self.budget_mode is BudgetMode.OFF:
-            parse_limits(limits)  # still reject a malformed budget
-            return
         try:
+            if self.budget_mode is BudgetMode.OFF:
+                parse_limits(limits)  # a malformed budget is an error in every mode
+                return
             report = self.check_budget(limits)
         except BudgetSpecError as exc:
             raise TypeError(f"rws.assert_budget: {exc}") from None
         if report is None:
             return
+        self.violations.append(report)
         if self.budget_mode is BudgetMode.WARN:
             warnings.warn(RwsBudgetWarning(report), stacklevel=2)
             return

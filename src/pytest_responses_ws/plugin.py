@@ -18,11 +18,12 @@ from .handle import PLACEHOLDER_API_KEY, RwsHandle
 from .redirect import RedirectTarget, guard_upstream
 from .server.app import LoopbackServer
 from .server.mount import Mount
-from .session import SUMMARY_PROPERTY, TRANSPORT_PARAM, RwsSession
+from .session import SUMMARY_ATTRIBUTE, TRANSPORT_PARAM, RwsSession
 
 SESSION_KEY = pytest.StashKey[RwsSession]()
 MOUNT_KEY = pytest.StashKey[Mount]()
 HANDLE_KEY = pytest.StashKey[RwsHandle]()
+SUMMARY_KEY = pytest.StashKey[dict[str, Any]]()
 #: Failures already raised in the call phase, so teardown does not report them twice.
 REPORTED_KEY = pytest.StashKey[int]()
 
@@ -148,7 +149,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     # The test asks only for transports this run disabled: show it as skipped, saying why.
     wanted = [name for name in (marker.args if marker else ()) if name in TRANSPORTS]
-    reason = f"rws_transports{tuple(wanted)} are not enabled by --rws-transports"
+    reason = (
+        f"this test runs over {' and '.join(wanted)} only, which this run disables "
+        "(--rws-transports or the rws_transports ini option)"
+    )
     params = [pytest.param(name, marks=pytest.mark.skip(reason=reason)) for name in wanted]
     metafunc.parametrize(TRANSPORT_PARAM, params, ids=wanted, indirect=True)
 
@@ -182,6 +186,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    if call.when == "teardown" and SUMMARY_KEY in item.stash:
+        setattr(report, SUMMARY_ATTRIBUTE, item.stash[SUMMARY_KEY])
     excinfo = call.excinfo
     if report.failed and excinfo is not None and isinstance(excinfo.value, RwsError):
         # Our messages are written for people: show them without the plugin's frames.
@@ -281,7 +287,7 @@ def rws(
     else:
         yield handle
     failures = rws_server.remove(mount)
-    item.user_properties.append((SUMMARY_PROPERTY, session.summary_for(item, handle)))
+    item.stash[SUMMARY_KEY] = session.summary_for(item, handle)
     late = failures[item.stash.get(REPORTED_KEY, 0) :]
     if late:
         item.stash[REPORTED_KEY] = len(failures)

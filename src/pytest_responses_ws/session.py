@@ -38,7 +38,6 @@ from .server.app import LoopbackServer
 from .server.mount import Mount
 
 #: CLI option dest / ini name for each setting, and the parser that validates it.
-VIOLATIONS_KEY = pytest.StashKey[str]()
 OPTIONS: dict[str, tuple[str, Any]] = {
     "record_mode": ("rws_record_mode", parse_record_mode),
     "upstream": ("rws_upstream", parse_upstream),
@@ -46,8 +45,10 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "cassette_dir": ("rws_cassette_dir", None),
 }
 TRANSPORT_PARAM = "rws_transport"
-#: Name of the ``user_properties`` entry carrying a test's measurement summary.
-SUMMARY_PROPERTY = "rws_summary"
+#: Attribute of a test's teardown report carrying its measurement summary. Extra report
+#: attributes travel with the report to the xdist controller; unlike user_properties they
+#: stay out of JUnit XML.
+SUMMARY_ATTRIBUTE = "rws_summary"
 BUDGET_SCALE_ENV = "RWS_BUDGET_SCALE"
 
 
@@ -147,6 +148,10 @@ class RwsSession:
         if settings.cassette_name:
             return cassette_path(directory, module, clean_name(settings.cassette_name))
         function_name = getattr(item, "originalname", item.name)
+        cls = getattr(item, "cls", None)
+        if cls is not None:
+            # TestA::test_x and TestB::test_x in one module must not share a cassette.
+            function_name = f"{cls.__name__}.{function_name}"
         return cassette_path(directory, module, cassette_stem(function_name, non_transport_ids(item)))
 
     def record_command(self, item: pytest.Item) -> str:
@@ -197,36 +202,36 @@ class RwsSession:
         report = handle.check_budget(dict(marker.kwargs))
         if report is None:
             return
-        item.stash[VIOLATIONS_KEY] = report
+        handle.violations.append(report)
         if self.budget_mode is BudgetMode.WARN:
-            warnings.warn(RwsBudgetWarning(report), stacklevel=1)
+            # Attributed to the test, not to this hook.
+            path, line, _ = item.location
+            warnings.warn_explicit(
+                RwsBudgetWarning(report), RwsBudgetWarning, str(self.config.rootpath / path), (line or 0) + 1
+            )
             return
         raise BudgetExceededError(report)
 
     # -- reports ------------------------------------------------------------------
 
     def summary_for(self, item: pytest.Item, handle: RwsHandle) -> dict[str, Any]:
-        violation = item.stash.get(VIOLATIONS_KEY, None)
         return summarize(
             nodeid=item.nodeid,
             test=transport_free_id(item),
             transport=handle.transport,
             turns=handle.turns,
             counts=handle.counts(),
-            violations=[violation] if violation else [],
+            violations=list(handle.violations),
         )
 
     def collect(self, report: pytest.TestReport) -> None:
         """Keep the summary a test's teardown report carries (from any xdist worker)."""
         if report.when == "call":
             self._call_outcomes[report.nodeid] = report.outcome
-        if report.when != "teardown":
-            return
-        for name, value in report.user_properties:
-            if name == SUMMARY_PROPERTY and isinstance(value, dict):
-                self.summaries.append(
-                    {**value, "outcome": self._call_outcomes.get(report.nodeid, report.outcome)}
-                )
+        summary = getattr(report, SUMMARY_ATTRIBUTE, None)
+        if report.when == "teardown" and isinstance(summary, dict):
+            outcome = self._call_outcomes.get(report.nodeid, report.outcome)
+            self.summaries.append({**summary, "outcome": outcome})
 
     def summary_lines(self) -> list[str]:
         measured = [s for s in self.summaries if s["turns"]]

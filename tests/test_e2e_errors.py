@@ -36,7 +36,7 @@ def test_miss_fails_the_test_with_nearest_turns_and_a_diff(
     # The agent now reports different tool output: turn 2 no longer matches its recording.
     agent = project.path / "agent_loops.py"
     agent.write_text(agent.read_text().replace("20 + len", "21 + len"))
-    result = project.replay()
+    result = project.replay("-rN")  # no short summary: count what the failure section shows
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -287,7 +287,7 @@ def test_corrupt_cassette_message_is_shown_once(project: Project) -> None:
     path = project.path / "cassettes" / "test_agent" / "test_weather.json"
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    result = project.replay()
+    result = project.replay("-rN")  # no short summary: count what the error section shows
     assert result.stdout.str().count("Fix the file by hand") == 1  # the report, shown once
     assert "During handling" not in result.stdout.str()
 

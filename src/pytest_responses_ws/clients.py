@@ -9,6 +9,30 @@ from typing import Any
 from .core.synthesize import synthesize_events
 
 _warmed = False
+_tls_context: Any = None
+
+
+def sdk_http_client(*, asynchronous: bool) -> Any:
+    """The SDK's default HTTP client, sharing one verifying TLS context across clients.
+
+    A new ``OpenAI()`` loads the system's CA certificates into a fresh TLS context (15-30 ms
+    here), a cost every test would pay though the loopback server speaks plain HTTP.
+    Verification is kept as the SDK sets it up: the context is only built once.
+    """
+    global _tls_context
+    import openai
+
+    try:  # openai-python 3.x runs on httpx2, 2.x on httpx
+        import httpx2 as http_library
+
+        client_class: Any = openai.DefaultAsyncHttpx2Client if asynchronous else openai.DefaultHttpx2Client
+    except (ImportError, AttributeError):
+        import httpx as http_library  # type: ignore[no-redef]
+
+        client_class = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
+    if _tls_context is None:
+        _tls_context = http_library.create_ssl_context()
+    return client_class(verify=_tls_context)
 
 
 def _sample_response() -> dict[str, Any]:

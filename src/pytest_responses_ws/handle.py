@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .cassette.model import Transport
+from .clients import sdk_http_client
 from .config import BudgetMode, RecordMode, Settings
 from .core.budgets import BudgetSpecError, budget_report, evaluate, parse_limits
 from .core.metrics import ToolSpan, TurnMetrics
@@ -104,8 +105,10 @@ class RwsHandle:
         """True when requests the cassette cannot answer go to the upstream."""
         return self._mount.records
 
-    def _client_kwargs(self, overrides: dict[str, Any]) -> dict[str, Any]:
+    def _client_kwargs(self, overrides: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"base_url": self.base_url, "websocket_base_url": self.websocket_base_url}
+        if "http_client" not in overrides:
+            kwargs["http_client"] = sdk_http_client(asynchronous=asynchronous)
         if not self.recording:
             # A miss is a 400 or an error event; retries would only hide it behind delays.
             kwargs["api_key"] = PLACEHOLDER_API_KEY
@@ -117,13 +120,13 @@ class RwsHandle:
         """An ``openai.OpenAI`` pointed at this test's mount (keyword arguments override)."""
         from openai import OpenAI
 
-        return OpenAI(**self._client_kwargs(kwargs))
+        return OpenAI(**self._client_kwargs(kwargs, asynchronous=False))
 
     def async_openai_client(self, **kwargs: Any) -> AsyncOpenAI:
         """An ``openai.AsyncOpenAI`` pointed at this test's mount (keyword arguments override)."""
         from openai import AsyncOpenAI
 
-        return AsyncOpenAI(**self._client_kwargs(kwargs))
+        return AsyncOpenAI(**self._client_kwargs(kwargs, asynchronous=True))
 
     def agents_model_provider(self, **kwargs: Any) -> OpenAIProvider:
         """An openai-agents ``OpenAIProvider`` on this test's transport and mount.

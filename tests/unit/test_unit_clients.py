@@ -10,7 +10,7 @@ from pytest_responses_ws import clients
 def test_shared_tls_context_is_built_once_and_verifies() -> None:
     first = clients.sdk_http_client(asynchronous=False)
     context = clients._tls_context
-    second = clients.sdk_http_client(asynchronous=True)
+    clients.sdk_http_client(asynchronous=True)  # the async client reuses it
     try:
         assert clients._tls_context is context
         assert isinstance(context, ssl.SSLContext)

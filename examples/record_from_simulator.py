@@ -37,7 +37,7 @@ def main() -> int:
             # The agents SDK exports traces to the real API by itself: not from here.
             env = {
                 **os.environ,
-                "OPENAI_API_KEY": "sk-simulated-not-a-real-key",
+                "OPENAI_API_KEY": "simulated-not-a-real-key",
                 "OPENAI_AGENTS_DISABLE_TRACING": "1",
             }
             status |= subprocess.call(

@@ -36,7 +36,7 @@ from pytest_responses_ws.errors import CassetteFormatError
 jsonschema = pytest.importorskip("jsonschema")
 
 MS = 1_000_000  # nanoseconds per millisecond
-SECRET_KEY = "sk-schema-test-0123456789abcdef"
+SECRET_KEY = "fake-schema-test-0123456789abcdef"
 
 
 def _schema() -> dict[str, Any]:

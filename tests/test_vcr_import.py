@@ -103,7 +103,7 @@ def test_real_vcr_cassette_replays_identically_over_both_transports(project: Pro
 def test_import_keeps_secrets_out_and_reports_what_it_left_out(tmp_path: Path) -> None:
     source = tmp_path / "cassette.yaml"
     data = yaml.safe_load((REAL / "test_openai_responses_stream.yaml").read_text(encoding="utf-8"))
-    secret = "sk-proj-LEAKED-0123456789abcdef"
+    secret = "fake-proj-LEAKED-0123456789abcdef"
     data["interactions"][0]["request"]["headers"]["authorization"] = [f"Bearer {secret}"]
     data["interactions"].append(
         {

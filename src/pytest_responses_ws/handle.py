@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .server.mount import Mount
 
 #: The API key clients get while replaying: recognizable, and useless anywhere else.
-PLACEHOLDER_API_KEY = "sk-rws-replay-placeholder"
+PLACEHOLDER_API_KEY = "rws-replay-placeholder-key"
 
 
 class RwsBudgetWarning(UserWarning):

@@ -12,7 +12,7 @@ from pytest_responses_ws.sim import SimulatorServer
 
 SUPPORT = Path(__file__).parent
 #: A recognizable fake key: no byte of it may ever reach a cassette.
-FAKE_API_KEY = "sk-test-RWSSECRET-0123456789abcdef"
+FAKE_API_KEY = "fake-key-RWSSECRET-0123456789abcdef"
 
 
 class Project:

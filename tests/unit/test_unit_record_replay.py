@@ -24,7 +24,7 @@ from pytest_responses_ws.core.replay import (
 
 MS = 1_000_000  # nanoseconds per millisecond
 ORIGIN = 10_000 * MS
-API_KEY = "sk-proj-recorderSecret0001"
+API_KEY = "fake-proj-recorderSecret0001"
 
 
 def _response(response_id: str, status: str = "completed") -> dict[str, Any]:

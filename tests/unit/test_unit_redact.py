@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pytest_responses_ws.cassette.redact import REDACTED, Redactor
 from pytest_responses_ws.core.record import redact_request
 
-API_KEY = "sk-proj-Abc123Def456Ghi789"
+API_KEY = "fake-proj-Abc123Def456Ghi789"
 ORG = "org-7RqYbq2Xv0qLmN"
 PROJECT = "proj_Q1w2E3r4T5y6"
 COOKIE_VALUE = "c00kieSessionValue42"

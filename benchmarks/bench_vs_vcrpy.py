@@ -61,6 +61,7 @@ except ImportError:  # run from a checkout without an install
 
 from importlib.metadata import PackageNotFoundError, version
 
+from bench_replay_ws import INSTRUCTIONS, TOOLS
 from pytest_responses_ws.sim import FunctionCall, Script, Step, Text, serve_simulator
 
 #: The issue's target: rws median per-test time at most this fraction of vcrpy's.
@@ -95,56 +96,8 @@ import openai  # noqa: F401  (imported at collection time in both projects)
 
 MODEL = "gpt-5.2"
 FINAL_TEXT = __FINAL_TEXT__
-INSTRUCTIONS = (
-    "You are a careful travel assistant. Answer only from tool results; never guess weather, "
-    "prices or opening hours. When the user asks about several cities, call get_weather once per "
-    "city, one call at a time, and wait for each result before the next call. Use search_docs for "
-    "questions about local rules or events and cite the document id you used. Use run_sql only for "
-    "questions about bookings, with read-only SELECT statements, never more than one statement per "
-    "call. Keep answers short: one paragraph, then a bulleted summary with one bullet per city. "
-    "If a tool fails, say which one and continue with the others. Temperatures are in Celsius."
-)
-TOOLS = [
-    {
-        "type": "function",
-        "name": "get_weather",
-        "description": "Current weather for one city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "description": "City name, e.g. Lisbon"},
-                "step": {"type": "integer", "description": "Call number within this request"},
-            },
-            "required": ["city", "step"],
-            "additionalProperties": False,
-        },
-        "strict": True,
-    },
-    {
-        "type": "function",
-        "name": "search_docs",
-        "description": "Full-text search over the travel knowledge base.",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}},
-            "required": ["query", "limit"],
-            "additionalProperties": False,
-        },
-        "strict": True,
-    },
-    {
-        "type": "function",
-        "name": "run_sql",
-        "description": "Run one read-only SELECT against the bookings database.",
-        "parameters": {
-            "type": "object",
-            "properties": {"sql": {"type": "string"}},
-            "required": ["sql"],
-            "additionalProperties": False,
-        },
-        "strict": True,
-    },
-]
+INSTRUCTIONS = __INSTRUCTIONS__
+TOOLS = __TOOLS__
 
 
 def tool_result(call):
@@ -440,7 +393,9 @@ def agent_script(turns: int) -> Script:
 def write_project(root: Path, kind: str, tests: int, turns: int) -> Path:
     root.mkdir(parents=True)
     (root / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
-    (root / "agent.py").write_text(_fill(AGENT_PY, FINAL_TEXT=repr(FINAL_TEXT)), encoding="utf-8")
+    # The same instructions and tools as the replay benchmark's workload.
+    source = _fill(AGENT_PY, FINAL_TEXT=repr(FINAL_TEXT), INSTRUCTIONS=repr(INSTRUCTIONS), TOOLS=repr(TOOLS))
+    (root / "agent.py").write_text(source, encoding="utf-8")
     conftest = _fill(CONFTEST_COMMON)
     if kind == "vcrpy":
         conftest += _fill(VCR_CONFTEST, API_BASE=API_BASE)

@@ -288,6 +288,9 @@ def rws(
         yield handle
     failures = rws_server.remove(mount)
     item.stash[SUMMARY_KEY] = session.summary_for(item, handle)
+    # Items live until the session ends; the mount holds the whole cassette and index.
+    del item.stash[MOUNT_KEY]
+    del item.stash[HANDLE_KEY]
     late = failures[item.stash.get(REPORTED_KEY, 0) :]
     if late:
         item.stash[REPORTED_KEY] = len(failures)

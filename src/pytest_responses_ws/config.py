@@ -157,6 +157,12 @@ def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
 
 def parse_upstream(value: Any, source: str) -> str:
     text = str(value).strip().rstrip("/")
+    if "@" in text.split("://", 1)[-1].split("/", 1)[0]:
+        raise _usage(
+            source,
+            "the upstream URL must not carry credentials (user:password@); the client's own "
+            "Authorization header is passed through",
+        )
     if not text.startswith(("http://", "https://", "ws://", "wss://")):
         raise _usage(
             source, f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}"

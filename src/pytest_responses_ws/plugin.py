@@ -261,6 +261,7 @@ def rws(
         pytest.fail(str(problem), pytrace=False)  # outside the except: no chained traceback
     rws_server.add(mount)
     item.stash[MOUNT_KEY] = mount
+    item.stash[REPORTED_KEY] = 0  # a rerun of the same item starts counting afresh
     handle = RwsHandle(
         transport=rws_transport,
         base_url=rws_server.base_url(mount),

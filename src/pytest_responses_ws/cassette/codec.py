@@ -183,6 +183,10 @@ def _decode_event(r: _Reader, raw: Any, pointer: str) -> RecordedEvent:
 def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
     turn = r.obj(raw, pointer)
     request = r.obj(r.field(turn, "request", pointer), f"{pointer}/request")
+    parent = request.get("previous_response_id")
+    if parent is not None and not isinstance(parent, str):
+        # Anything else in a request is matched as it is; an id must be hashable.
+        r.fail(f"{pointer}/request/previous_response_id", f"expected a string or null, found {_kind(parent)}")
     events_raw = r.arr(r.field(turn, "events", pointer), f"{pointer}/events")
     events = tuple(_decode_event(r, e, f"{pointer}/events/{i}") for i, e in enumerate(events_raw))
     body = r.field(turn, "body", pointer, required=False)

@@ -58,15 +58,34 @@ class Redactor:
 
     def learn(self, headers: Mapping[str, str]) -> None:
         """Remember the secret values carried by ``headers``."""
+        secrets = []
         for name, value in headers.items():
             lowered = name.lower()
             if self.is_secret_header(lowered):
-                for secret in _header_secret_values(lowered, value):
-                    if len(secret) >= _MIN_SCRUB_LENGTH:
-                        self._values.add(secret)
-        if self._values:
-            alternatives = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+                secrets += _header_secret_values(lowered, value)
+        self._add(secrets)
+
+    def _add(self, secrets: Iterable[str]) -> None:
+        new = {s for s in secrets if len(s) >= _MIN_SCRUB_LENGTH} - self._values
+        if not new:
+            return
+        self._values |= new
+        alternatives = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def learn_tool_credentials(self, request: Mapping[str, Any]) -> None:
+        """Remember credentials carried by tool definitions (MCP ``authorization``, ``headers``)."""
+        values: list[str] = []
+        tools = request.get("tools")
+        for tool in tools if isinstance(tools, list) else []:
+            if not isinstance(tool, Mapping):
+                continue
+            if isinstance(tool.get("authorization"), str):
+                values.append(tool["authorization"])
+            headers = tool.get("headers")
+            if isinstance(headers, Mapping):
+                values += [v for v in headers.values() if isinstance(v, str)]
+        self._add(values)
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """A copy of ``headers`` (names lower-cased) with credentials replaced."""

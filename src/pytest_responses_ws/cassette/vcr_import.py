@@ -60,6 +60,10 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     return events
 
 
+def _request_headers(request: Any) -> dict[str, str]:
+    return {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in request.headers.items()}
+
+
 def _header(headers: dict[str, Any], name: str) -> str:
     for key, value in headers.items():
         if key.lower() == name:
@@ -81,6 +85,8 @@ def import_vcr_cassette(path: Path) -> ImportResult:
         raise CassetteFormatError(path, "/interactions", "not a vcrpy cassette (no interactions)")
     requests, responses = deserialize(yaml.safe_dump(_fold_parsed_bodies(data)), yamlserializer)[:2]
     redactor = Redactor()
+    for request in requests:  # every secret first, so none of them survives in an earlier turn
+        redactor.learn(_request_headers(request))
     turns: list[Turn] = []
     skipped: list[str] = []
     user_agent = None
@@ -89,11 +95,11 @@ def import_vcr_cassette(path: Path) -> ImportResult:
         if request.method != "POST" or not request.path.rstrip("/").endswith("/responses"):
             skipped.append(f"{request.method} {request.uri}")
             continue
-        headers = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in request.headers.items()}
-        redactor.learn(headers)
+        headers = _request_headers(request)
         user_agent = user_agent or headers.get("user-agent") or headers.get("User-Agent")
         try:
             body = json.loads(_text(request.body) or "{}")
+            redactor.learn_tool_credentials(body)
             status = int(response["status"]["code"])
             response_text = _text((response.get("body") or {}).get("string"))
             content_type = _header(response.get("headers") or {}, "content-type")

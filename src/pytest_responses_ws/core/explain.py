@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..cassette.redact import redact_request
 from .match import MatchResult, TurnIndex
 from .normalize import canonical_json, normalize_params
 
@@ -130,7 +131,8 @@ def explain_miss(
 
 
 def _request_lines(request: Mapping[str, Any], limit: int = 40) -> list[str]:
-    text = json.dumps(request, ensure_ascii=False, indent=2).splitlines()
+    # Shown as received, but never with the credentials of tools (MCP servers, connectors).
+    text = json.dumps(redact_request(request), ensure_ascii=False, indent=2).splitlines()
     if len(text) > limit:
         return [*text[:limit], f"… ({len(text) - limit} more lines)"]
     return text

@@ -31,6 +31,23 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def request_problem(request: Mapping[str, Any]) -> str | None:
+    """What makes a create request unusable for matching, or None.
+
+    The service rejects these too; catching them here keeps a malformed request from
+    reaching the matcher (an unhashable ``previous_response_id``, say).
+    """
+    parent = request.get("previous_response_id")
+    if parent is not None and not isinstance(parent, str):
+        return f"previous_response_id must be a string or null, not {type(parent).__name__}"
+    value = request.get("input")
+    if value is not None and not isinstance(value, (str, list)):
+        return f"input must be a string or an array of items, not {type(value).__name__}"
+    if isinstance(value, list) and not all(isinstance(item, (dict, str)) for item in value):
+        return "input items must be objects (or strings)"
+    return None
+
+
 def _without_none(mapping: Mapping[str, Any]) -> JSONDict:
     return {key: value for key, value in mapping.items() if value is not None}
 

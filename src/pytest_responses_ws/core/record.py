@@ -10,6 +10,7 @@ cassette) as soon as the client sees it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,6 +134,7 @@ class SessionRecorder:
         lane: str | None = None,
     ) -> PendingTurn:
         """A request arrived complete; its events follow through :meth:`on_event`."""
+        self.redactor.learn_tool_credentials(request)
         pending = PendingTurn(connection_id, lane, transport, request, at_ns)
         if transport == "ws":
             self._connections[connection_id].lanes.setdefault(lane, deque()).append(pending)
@@ -193,6 +195,23 @@ class SessionRecorder:
         )
         self.turns.append(turn)
         return turn
+
+    def scrub_all(self) -> None:
+        """Scrub every stored turn and connection again with every secret learned so far."""
+        scrub = self.redactor.scrub
+        self.turns = [
+            dataclasses.replace(
+                turn,
+                request=scrub(turn.request),
+                events=tuple(RecordedEvent(e.offset_ms, scrub(e.data)) for e in turn.events),
+                body=None if turn.body is None else scrub(turn.body),
+            )
+            for turn in self.turns
+        ]
+        for conn in self._connections.values():
+            conn.record = dataclasses.replace(
+                conn.record, headers={k: self.redactor.scrub_text(v) for k, v in conn.record.headers.items()}
+            )
 
     def unfinished(self) -> list[PendingTurn]:
         """Turns whose answer never ended (the upstream dropped mid-stream)."""

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from ..core.metrics import TurnTrace, finish_recorded
+from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, HttpAnswer, http_answer
 from ..errors import RecordingError
 from . import upstream_http
@@ -20,7 +21,7 @@ from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import forwarded_headers, http_url
 from .upstream_http import UpstreamHttpError, UpstreamResponse
-from .websocket import ProtocolViolation, scope_headers
+from .websocket import ProtocolViolation, ServerError, _shown, scope_headers
 
 SSE_CONTENT_TYPE = b"text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = b"application/json"
@@ -66,6 +67,14 @@ class HttpExchange:
                 return b"".join(chunks)
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        except Exception as exc:  # never a bare traceback: a failure of the test, and an answer
+            self.mount.fail(ServerError(f"the loopback server could not handle an HTTP request: {exc!r}"))
+            with contextlib.suppress(Exception):
+                await self.respond_json(500, error_body("rws_server_error", f"pytest-responses-ws: {exc!r}"))
+
+    async def _run(self) -> None:
         mount = self.mount
         if self.scope.get("method") != "POST":
             await self.respond_json(
@@ -79,15 +88,17 @@ class HttpExchange:
         connection_id, new_connection = mount.http_connection(self.scope, self.headers, arrived_ns)
         number = mount.next_http_request()
         where = f"HTTP request {number} (connection {connection_id})"
+        if mount.recorder is not None:
+            # Keep-alive connections carry per-request credentials (with_options, extra_headers).
+            mount.recorder.redactor.learn(self.headers)
         try:
             request = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             request = None
             problem = f"malformed request body on {where}: not valid JSON ({exc})"
         else:
-            problem = (
-                "" if isinstance(request, dict) else f"malformed request body on {where}: not a JSON object"
-            )
+            shape = request_problem(request) if isinstance(request, dict) else "not a JSON object"
+            problem = f"malformed request body on {where}: {shape}" if shape else ""
         if problem or not isinstance(request, dict):
             mount.fail(ProtocolViolation(problem))
             await self.respond_json(400, error_body("invalid_json", problem))
@@ -205,7 +216,7 @@ class HttpExchange:
             recorder.discard(pending)
             mount.recording_broken(
                 RecordingError(
-                    f"recording failed: the upstream request to {url} failed: {exc!r}. "
+                    f"recording failed: the upstream request to {_shown(url)} failed: {exc!r}. "
                     f"Nothing was written; {mount.path} is unchanged."
                 )
             )

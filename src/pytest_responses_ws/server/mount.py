@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._version import __version__
 from ..cassette.model import Cassette, ConnectionRecord, RecordedWith, Transport, Turn
@@ -327,6 +328,8 @@ class Mount:
             return
         if not recorder.turns:
             return
+        # Secrets learned late (a later request's key) are scrubbed from earlier turns too.
+        recorder.scrub_all()
         kept_connections = self._kept_connections()
         # Connections recorded now are numbered after the ones kept from the old cassette.
         offset = max((c.id for c in kept_connections), default=-1) + 1
@@ -374,5 +377,6 @@ class Mount:
 
 
 def _host(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return rest.split("/", 1)[0]
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host

@@ -13,12 +13,14 @@ import contextlib
 import json
 from collections import deque
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..cassette.model import Turn
 from ..core.metrics import TurnTrace, finish_recorded
+from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, compact, error_event
 from ..errors import RecordingError, RwsError
 from .mount import Mount
@@ -27,7 +29,11 @@ from .upstream import open_upstream_websocket, websocket_url
 
 
 class ProtocolViolation(RwsError, AssertionError):
-    """The client sent something the Responses WebSocket protocol does not allow."""
+    """The client sent something the Responses API does not allow."""
+
+
+class ServerError(RwsError, AssertionError):
+    """The loopback server failed on a request (a bug to report, with the request)."""
 
 
 def scope_headers(scope: Scope) -> dict[str, str]:
@@ -53,6 +59,7 @@ class WebSocketSession:
         self._upstream_ids: set[str] = set()
         self._lane_tails: dict[str | None, asyncio.Task[None]] = {}
         self._closed = False
+        self.closed_by_upstream = False
         self.opened_ns: int | None = None
         self.handshake_ns: int | None = None
         self._traced_turns = 0
@@ -123,7 +130,17 @@ class WebSocketSession:
                         text = raw.decode("utf-8")
                     except UnicodeDecodeError:
                         text = None
-                await self.on_frame(text, mount.clock())
+                try:
+                    await self.on_frame(text, mount.clock())
+                except Exception as exc:  # never a bare traceback: a failure of the test, and an answer
+                    mount.fail(
+                        ServerError(
+                            f"the loopback server could not handle frame {self.frames_received}: {exc!r}"
+                        )
+                    )
+                    await self.send_event(
+                        error_event("rws_server_error", f"pytest-responses-ws: {exc!r}", status=500)
+                    )
         except OSError:
             close_code = 1006
         finally:
@@ -131,9 +148,9 @@ class WebSocketSession:
             mount.remove_closer(closer)
             for task in self._lane_tails.values():
                 task.cancel()
+            if self.closed_by_upstream:
+                closed_by = "upstream"
             if self.upstream is not None:
-                if self.upstream.close_code is not None and close_code is None:
-                    closed_by = "upstream"
                 await self._close_upstream()
             if mount.finished:
                 closed_by = "test-end"
@@ -249,8 +266,11 @@ class WebSocketSession:
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
             status = exc.response.status_code if isinstance(exc, InvalidStatus) else 502
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""
-            self.mount.fail(
-                RecordingError(f"recording failed: could not open the upstream WebSocket {url}: {exc}")
+            self.mount.recording_broken(
+                RecordingError(
+                    f"recording failed: could not open the upstream WebSocket {_shown(url)}: {exc}. "
+                    f"Nothing was written; {self.mount.path} is unchanged."
+                )
             )
             if deny_on_failure:
                 await self._deny(status, bytes(body or b""))
@@ -331,6 +351,7 @@ class WebSocketSession:
                 )
             )
         if not self._closed:
+            self.closed_by_upstream = True
             code = upstream.close_code or 1011
             await self.close(code if code not in (1005, 1006) else 1011, upstream.close_reason or "")
 
@@ -357,13 +378,23 @@ def _decode_frame(text: str | None) -> dict[str, Any] | str:
         return "not UTF-8 text"
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return f"not valid JSON ({exc})"
     if not isinstance(data, dict):
         return "a client event must be a JSON object"
     if not isinstance(data.get("type"), str):
         return "a client event needs a string 'type' such as 'response.create'"
+    if data["type"] == "response.create":
+        return request_problem(data) or data
     return data
+
+
+def _shown(url: str) -> str:
+    """A URL for messages: no credentials, no query string (Azure puts api-key there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _preview(text: str | None, width: int = 200) -> str:

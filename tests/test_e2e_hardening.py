@@ -98,3 +98,20 @@ def test_mcp(rws):
     result = project.replay()
     result.assert_outcomes(failed=1)
     assert "TOKEN" not in result.stdout.str()
+
+
+def test_an_endpoint_that_is_not_replayed_fails_the_test_saying_so(project: Project) -> None:
+    project.write(
+        "test_retrieve",
+        """
+import openai, pytest
+
+@pytest.mark.rws_transports("http")
+def test_retrieve(rws):
+    with pytest.raises(openai.NotFoundError):
+        rws.openai_client().responses.retrieve("resp_123")
+""",
+    )
+    result = project.replay()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*GET /v1/responses/resp_123 is not replayed*"])

@@ -272,3 +272,23 @@ def test_a_lane_waiting_while_the_server_streams_others_is_not_client_overhead()
     # A planner lane chains a turn after its workers: the server was busy until 20 ms.
     traces = [trace(0, 2, lane="planner"), trace(3, 20, lane="worker"), trace(21, 25, lane="planner")]
     assert [m.overhead_ms for m in compute_turn_metrics(traces)] == [0.0, 1.0, 1.0]
+
+
+def test_a_repeated_message_or_a_new_conversation_is_not_resent() -> None:
+    again = {"role": "user", "content": "continue"}
+    chained = [
+        trace(0, 1, request={"input": [again]}, output=[CALL]),
+        trace(2, 3, request={"input": [RESULT, again], "previous_response_id": "resp_a"}),
+    ]
+    chained[0].response_id = "resp_a"
+    assert [m.resent_items for m in compute_turn_metrics(chained)] == [0, 0]
+    # A second, independent conversation that opens with the same prompt resends nothing.
+    fresh = [trace(0, 1, request={"input": [USER]}, output=[CALL]), trace(2, 3, request={"input": [USER]})]
+    assert [m.resent_items for m in compute_turn_metrics(fresh)] == [0, 0]
+    # A chained request that also resends the history is caught.
+    resend = [
+        trace(0, 1, request={"input": [USER]}, output=[CALL]),
+        trace(2, 3, request={"input": [USER, CALL, RESULT], "previous_response_id": "resp_b"}),
+    ]
+    resend[0].response_id = "resp_b"
+    assert [m.resent_items for m in compute_turn_metrics(resend)] == [0, 2]

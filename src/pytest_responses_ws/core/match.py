@@ -23,9 +23,13 @@ from .synthesize import response_from_events
 _ROOT = b"rws-context-v1"
 
 
+def _fold_text(state: bytes, text: str) -> bytes:
+    return hashlib.blake2b(state + text.encode("utf-8"), digest_size=16).digest()
+
+
 def _fold(state: bytes, items: Iterable[Any]) -> bytes:
     for item in items:
-        state = hashlib.blake2b(state + canonical_json(item).encode("utf-8"), digest_size=16).digest()
+        state = _fold_text(state, canonical_json(item))
     return state
 
 
@@ -83,7 +87,7 @@ class TurnIndex:
     _last_params_digest: bytes = b""
     #: Items of the last request without a parent, and the fold state after each one:
     #: a client that resends its history shares a long prefix with its previous request.
-    _last_items: list[Any] = field(default_factory=list)
+    _last_texts: list[str] = field(default_factory=list)
     _last_states: list[bytes] = field(default_factory=list)
 
     @classmethod
@@ -123,21 +127,21 @@ class TurnIndex:
         """Fold a whole conversation, reusing the prefix it shares with the previous one.
 
         Without this a client that resends its history makes each turn cost its whole
-        length, and a session the square of it. Items are compared with ``==``, which
-        takes 1 and 1.0 as equal; clients echo items back as they got them, so a resent
-        prefix never differs only that way.
+        length, and a session the square of it. Items are compared by their canonical
+        JSON, as the digests are (``==`` would take 1 and 1.0, or true and 1, as equal).
         """
-        known, states = self._last_items, self._last_states
+        texts = [canonical_json(item) for item in items]
+        known, states = self._last_texts, self._last_states
         shared = 0
-        limit = min(len(items), len(known))
-        while shared < limit and items[shared] == known[shared]:
+        limit = min(len(texts), len(known))
+        while shared < limit and texts[shared] == known[shared]:
             shared += 1
         states = states[:shared]
         state = states[-1] if states else _ROOT
-        for item in items[shared:]:
-            state = _fold(state, [item])
+        for text in texts[shared:]:
+            state = _fold_text(state, text)
             states.append(state)
-        self._last_items, self._last_states = items, states
+        self._last_texts, self._last_states = texts, states
         return state
 
     def add(self, turn: Turn) -> int:

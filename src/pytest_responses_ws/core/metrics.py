@@ -14,9 +14,13 @@ the connection's opening for its first turn. Over HTTP it runs from the latest a
 of the test; the first HTTP turn of a test has no overhead (nothing to measure from).
 
 **Resent** input is input the server already holds for this conversation (sent in an
-earlier turn or produced as an earlier turn's output) that is sent again. Over
+earlier turn or produced as an earlier turn's output) that is sent again: the leading
+items of the request that repeat the conversation so far, in order. The conversation
+is the ``previous_response_id`` chain for a chained request, and otherwise the earlier
+turn whose context (its input and output) the request continues furthest. Over
 WebSocket with ``previous_response_id`` it should be zero; a loop that resends its
-whole history shows every old item here.
+whole history shows every old item here, and a new message that merely repeats an
+earlier one ("continue") does not count.
 """
 
 from __future__ import annotations
@@ -52,12 +56,15 @@ class TurnTrace:
     output: list[Any] = field(default_factory=list)
     #: ``completed``, ``failed``, ``incomplete``, ``error``, ``miss`` ...
     outcome: str = "completed"
+    #: The id of the response this turn produced, so chained turns find their context.
+    response_id: str | None = None
 
 
 def finish_recorded(trace: TurnTrace, turn: Turn, at_ns: int) -> None:
     """Complete ``trace`` from the turn just recorded for it (its terminal event leaves now)."""
     trace.terminal_ns = at_ns
     trace.outcome = turn.outcome
+    trace.response_id = turn.response_id
     response = turn_response(turn) or {}
     output = response.get("output")
     trace.output = list(output) if isinstance(output, list) else []
@@ -116,6 +123,16 @@ def _digest(item: Any) -> tuple[bytes, int]:
     return hashlib.blake2b(text, digest_size=16).digest(), len(text)
 
 
+def _shared(held: Sequence[tuple[bytes, int]], digests: Sequence[tuple[bytes, int]]) -> int:
+    """How many leading items of a request repeat the conversation held so far."""
+    count = 0
+    for known, sent in zip(held, digests, strict=False):
+        if known[0] != sent[0]:
+            break
+        count += 1
+    return count
+
+
 def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
     """Metrics for each traced turn, in the order the requests arrived."""
     ordered = sorted(traces, key=lambda t: t.arrived_ns)
@@ -123,7 +140,9 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
         (t.connection_opened_ns if t.connection_opened_ns is not None else t.arrived_ns for t in ordered),
         default=0,
     )
-    held: set[bytes] = set()
+    #: response id -> (the conversation after that response: digests of its items in order,
+    #: how many of them are the conversation's opening input, before any model output)
+    contexts: dict[str, tuple[list[tuple[bytes, int]], int]] = {}
     # Terminal times seen so far: per WebSocket connection, and for all HTTP answers.
     ends_by_connection: dict[int, list[int]] = {}
     http_ends: list[int] = []
@@ -140,15 +159,25 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
         overhead = None if gap is None else max(0, gap - tool)
 
         items = normalize_input(trace.request.get("input"))
-        resent_items = resent_bytes = 0
-        for item in items:
-            digest, size = _digest(item)
-            if digest in held:
-                resent_items += 1
-                resent_bytes += size
-            held.add(digest)
-        for item in trace.output:
-            held.add(_digest(normalize_item(item))[0])
+        digests = [_digest(item) for item in items]
+        parent = trace.request.get("previous_response_id")
+        if isinstance(parent, str):
+            # Chained: the server holds the parent's conversation; new items follow it.
+            held, opening = contexts.get(parent, ([], 0))
+            shared = _shared(held, digests)
+            context = [*held, *digests]
+        else:
+            # Unchained: the conversation this request continues furthest, if it continues one.
+            held, opening = max(contexts.values(), key=lambda c: _shared(c[0], digests), default=([], 0))
+            shared = _shared(held, digests)
+            if shared <= opening:
+                # At most the opening input repeats: a new conversation, nothing resent.
+                shared, opening = 0, len(digests)
+            context = list(digests)
+        resent_items = shared
+        resent_bytes = sum(size for _, size in digests[:shared])
+        context += [_digest(normalize_item(item)) for item in trace.output]
+        contexts[trace.response_id or f"\x00turn{index}"] = (context, opening)
 
         end = trace.terminal_ns
         metrics.append(

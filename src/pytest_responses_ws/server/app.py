@@ -13,14 +13,24 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import RwsError
 from .http import HttpExchange
 from .mount import Mount
 from .runner import LoopbackRunner, Receive, Scope, Send
 from .websocket import WebSocketSession
 
+
+class UnsupportedEndpointError(RwsError, AssertionError):
+    """A test's client called an endpoint the loopback server does not replay."""
+
+
 MOUNT_PREFIX = "/rws/"
-#: How long the end of a recording test waits for its connections to finish closing.
+#: How long the end of a recording test waits for connections to finish closing: briefly,
+#: or longer while an answer is still arriving.
+CLOSE_GRACE_S = 0.25
 CLOSE_WAIT_S = 2.0
+#: Bound on writing a cassette at the end of a test.
+STOP_FINISH_S = 30.0
 
 
 class LoopbackApp:
@@ -41,8 +51,18 @@ class LoopbackApp:
         if kind not in ("websocket", "http"):
             return
         mount, mount_id, rest = self.resolve(scope.get("path", ""))
-        if mount is None or not rest.rstrip("/").endswith("/responses"):
+        if mount is None:
             await _not_found(scope, receive, send, mount_id, rest)
+            return
+        if not rest.rstrip("/").endswith("/responses"):
+            # A live test asked for an endpoint that is not replayed (retrieve, files, ...).
+            method = "WebSocket" if kind == "websocket" else scope.get("method", "?")
+            message = (
+                f"{method} {rest} is not replayed: pytest-responses-ws serves POST /v1/responses and its "
+                "WebSocket mode only"
+            )
+            mount.fail(UnsupportedEndpointError(message))
+            await _not_found(scope, receive, send, "", rest, message)
             return
         if kind == "websocket":
             await WebSocketSession(mount, scope, receive, send).run()
@@ -69,13 +89,15 @@ async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _not_found(scope: Scope, receive: Receive, send: Send, mount_id: str, rest: str) -> None:
-    if mount_id:
+async def _not_found(
+    scope: Scope, receive: Receive, send: Send, mount_id: str, rest: str, message: str = ""
+) -> None:
+    if not message and mount_id:
         message = (
             f"no running test owns mount {mount_id!r}: the client was probably created by a test that has "
             "finished. Create clients inside the test (or from the rws fixture)."
         )
-    else:
+    elif not message:
         message = f"unknown path {scope.get('path')!r}; point clients at rws.base_url"
     if scope["type"] == "websocket":
         await receive()
@@ -133,9 +155,13 @@ class LoopbackServer:
     def remove(self, mount: Mount) -> list[Any]:
         """End a test's mount: let its connections close, write its cassette, return its failures."""
         if mount.records:
-            # Close codes are part of the recording: give clients a moment to finish closing.
-            mount.wait_idle(CLOSE_WAIT_S)
-        failures = mount.finish()
+            # Close codes are part of the recording: give clients a moment to finish closing,
+            # longer only while an answer is still arriving (clients may keep sockets open).
+            mount.wait_idle(CLOSE_WAIT_S if mount.recording_in_flight() else CLOSE_GRACE_S)
+            # The recorder is the server loop's: finish (and write) there, not from this thread.
+            failures = self.runner.run_on_loop(mount.finish, STOP_FINISH_S)
+        else:
+            failures = mount.finish()
         for closer in mount.take_closers():
             self.runner.call_soon(_spawn(closer))
         self.app.mounts.pop(mount.id, None)

@@ -124,6 +124,7 @@ class HttpExchange:
             result = mount.lookup(request)
             if result.turn is not None:
                 trace.output = mount.turn_output(result.turn)
+                trace.response_id = mount.index.turns[result.turn].response_id
                 await self.replay(
                     result.turn, http_answer(mount.index.turns[result.turn], wants_stream=wants_stream), trace
                 )

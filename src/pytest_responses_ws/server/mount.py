@@ -294,6 +294,10 @@ class Mount:
 
     # -- called from the test's thread ------------------------------------------
 
+    def recording_in_flight(self) -> bool:
+        """Whether a recorded answer is still arriving (read from the test's thread: a hint)."""
+        return self.recorder is not None and bool(self.recorder.unfinished())
+
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until every connection of this test has closed, at most ``timeout_s``."""
         with self._idle:

@@ -8,15 +8,17 @@ Readiness is signalled through the ASGI lifespan protocol, and every wait has a 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
 from ..errors import ServerStartError
 
+_T = TypeVar("_T")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -135,6 +137,22 @@ class LoopbackRunner:
                 loop.call_soon_threadsafe(callback)
             except RuntimeError:  # the loop closed between the check and the call
                 pass
+
+    def run_on_loop(self, fn: Callable[[], _T], timeout: float) -> _T:
+        """Run ``fn`` on the server's loop (where the app's state changes) and return its result."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self.running:
+            return fn()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(call)
+        return future.result(timeout)
 
     def stop(self) -> None:
         server, thread = self._server, self._thread

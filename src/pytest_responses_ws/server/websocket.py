@@ -207,6 +207,7 @@ class WebSocketSession:
             result = mount.lookup(data)
             if result.turn is not None:
                 trace.output = mount.turn_output(result.turn)
+                trace.response_id = mount.index.turns[result.turn].response_id
                 await self._play(result.turn, lane, trace)
                 return
             if not mount.records:

@@ -90,14 +90,17 @@ class RwsHandle:
 
     @property
     def settings(self) -> Settings:
+        """The resolved settings of this test's cassette."""
         return self._mount.settings
 
     @property
     def cassette_path(self) -> Path:
+        """Where this test's cassette is read from and written to."""
         return self._mount.path
 
     @property
     def record_mode(self) -> RecordMode:
+        """The record mode in force for this test."""
         return self._mount.settings.record_mode
 
     @property
@@ -169,6 +172,7 @@ class RwsHandle:
 
     @property
     def tool_spans(self) -> list[ToolSpan]:
+        """The ``rws.tool(...)`` blocks this test has run, with their clock readings."""
         return list(self._tools)
 
     @property

@@ -47,10 +47,6 @@ class RedirectTarget:
     #: Records a refused request as a test failure; returns the message for the client.
     refuse: Callable[[str], str]
 
-    @property
-    def hosts(self) -> frozenset[str]:
-        return frozenset({urlsplit(self.upstream).hostname or ""})
-
     def caught(self, url: str) -> bool:
         """Whether ``url`` is on the upstream (host and port: an upstream may be on loopback too)."""
         return _host_port(url) == _host_port(self.upstream)

@@ -32,6 +32,7 @@ class RecordedEvent:
 
     @property
     def type(self) -> str:
+        """The event's ``type`` (``""`` if it has none)."""
         value = self.data.get("type")
         return value if isinstance(value, str) else ""
 

@@ -120,19 +120,17 @@ def _expand(metric: str, raw: Any, transport: Transport | None, default_stat: st
     return out
 
 
-def _measure(
-    limit: Limit, turns: Sequence[TurnMetrics], counts: Mapping[str, int]
-) -> tuple[float | None, tuple[int, ...]]:
+def _measure(limit: Limit, turns: Sequence[TurnMetrics], counts: Mapping[str, int]) -> float | None:
+    """The measured value a limit is checked against (None when no turn has one)."""
     if limit.metric in TEST_METRICS:
-        return float(counts.get(limit.metric, 0)), ()
-    values = [(t.index, getattr(t, limit.metric)) for t in turns]
-    values = [(i, v) for i, v in values if v is not None]
+        return float(counts.get(limit.metric, 0))
+    values = [v for v in (getattr(t, limit.metric) for t in turns) if v is not None]
     if not values:
-        return None, ()
+        return None
     if limit.metric in TURN_METRICS:
-        return float(max(v for _, v in values)), ()
+        return float(max(values))
     assert limit.statistic is not None
-    return statistic([v for _, v in values], limit.statistic), ()
+    return statistic(values, limit.statistic)
 
 
 def evaluate(
@@ -149,7 +147,7 @@ def evaluate(
         if limit.transport is not None and limit.transport != transport:
             continue
         allowed = limit.value * scale if limit.metric in TIME_METRICS else limit.value
-        actual, _ = _measure(limit, turns, counts)
+        actual = _measure(limit, turns, counts)
         if actual is None or actual <= allowed:
             continue
         breaching: tuple[int, ...] = ()

@@ -8,6 +8,7 @@ WebSocket ``error`` event carrying the same status and error object.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,11 @@ class Playback:
             tuple(sse_block(event) for event in events),
             tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
         )
+
+    @functools.cached_property
+    def sse_body(self) -> bytes:
+        """All frames as one body (SSE playbacks), encoded once."""
+        return "".join(self.frames).encode("utf-8")
 
     def schedule(self, factor: float | None) -> list[float] | None:
         """Send times after the request, or None to send everything at once."""

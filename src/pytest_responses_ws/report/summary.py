@@ -1,6 +1,6 @@
 """Per-test summaries of the measured turns, and how they are shown (pure: no pytest, no I/O).
 
-A summary is a JSON-ready dict (it travels from xdist workers in ``user_properties``).
+A summary is a JSON-ready dict (it travels from xdist workers on the teardown report).
 The same summaries feed the terminal section, the JSON report, the GitHub step summary
 and the HTML report.
 """

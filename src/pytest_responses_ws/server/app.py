@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import RwsError
+from .common import error_body
 from .http import HttpExchange
 from .mount import Mount
 from .runner import LoopbackRunner, Receive, Scope, Send
@@ -70,10 +71,6 @@ class LoopbackApp:
             await HttpExchange(mount, scope, receive, send).run()
 
 
-def _error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
-    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
-
-
 async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode("utf-8")
     await send(
@@ -101,7 +98,7 @@ async def _not_found(
         message = f"unknown path {scope.get('path')!r}; point clients at rws.base_url"
     if scope["type"] == "websocket":
         await receive()
-        payload = json.dumps(_error_body("rws_unknown_mount", message)).encode()
+        payload = json.dumps(error_body("rws_unknown_mount", message)).encode()
         await send(
             {
                 "type": "websocket.http.response.start",
@@ -111,7 +108,7 @@ async def _not_found(
         )
         await send({"type": "websocket.http.response.body", "body": payload})
         return
-    await _json_response(send, 404, _error_body("rws_unknown_mount", message))
+    await _json_response(send, 404, error_body("rws_unknown_mount", message))
 
 
 def _spawn(closer: Callable[[], Any]) -> Callable[[], object]:

@@ -14,21 +14,17 @@ from typing import Any
 
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
-from ..core.replay import MISS_ERROR_CODE, HttpAnswer, http_answer
+from ..core.replay import MISS_ERROR_CODE, HttpAnswer
 from ..errors import RecordingError
 from . import upstream_http
+from .common import ProtocolViolation, ServerError, error_body, scope_headers, shown_url
 from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import forwarded_headers, http_url
 from .upstream_http import UpstreamHttpError, UpstreamResponse
-from .websocket import ProtocolViolation, ServerError, _shown, scope_headers
 
 SSE_CONTENT_TYPE = b"text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = b"application/json"
-
-
-def error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
-    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
 class HttpExchange:
@@ -125,9 +121,7 @@ class HttpExchange:
             if result.turn is not None:
                 trace.output = mount.turn_output(result.turn)
                 trace.response_id = mount.index.turns[result.turn].response_id
-                await self.replay(
-                    result.turn, http_answer(mount.index.turns[result.turn], wants_stream=wants_stream), trace
-                )
+                await self.replay(result.turn, mount.http_answer(result.turn, wants_stream), trace)
                 return
             if not mount.records:
                 message = mount.miss(request, result, where)
@@ -160,6 +154,12 @@ class HttpExchange:
             }
         )
         schedule = playback.schedule(self.mount.settings.timing.factor)
+        if schedule is None:
+            # Instant timing: the whole stream in one write (one ASGI message per event costs
+            # several milliseconds on a turn with hundreds of events).
+            trace.terminal_ns = self.mount.clock()
+            await self.send({"type": "http.response.body", "body": playback.sse_body})
+            return
         started = self.mount.clock()
         last = len(playback.frames) - 1
         for i, chunk in enumerate(playback.frames):
@@ -217,7 +217,7 @@ class HttpExchange:
             recorder.discard(pending)
             mount.recording_broken(
                 RecordingError(
-                    f"recording failed: the upstream request to {_shown(url)} failed: {exc!r}. "
+                    f"recording failed: the upstream request to {shown_url(url)} failed: {exc!r}. "
                     f"Nothing was written; {mount.path} is unchanged."
                 )
             )

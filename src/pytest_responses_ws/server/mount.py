@@ -3,9 +3,9 @@
 Each test gets its own path prefix, so tests never see each other's cassettes. The
 mount holds what the server needs while the test runs (the replay index, the recorder,
 the failures to report) and writes the cassette when the test ends. It is touched
-from the server's event loop and, at the start and end of the test, from the test's
-thread: shared state is guarded by a lock, and the end of the test waits (bounded)
-for open connections to finish closing.
+from the server's event loop and from the test's thread: the index, failures, traces
+and counters are guarded by a lock; the recorder belongs to the server loop, where the
+cassette is written too; the end of the test waits (bounded) for connections to close.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ..core.explain import explain_miss
 from ..core.match import MatchResult, TurnIndex, conversation_keys, turn_response
 from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
 from ..core.record import SessionRecorder
-from ..core.replay import Playback
+from ..core.replay import HttpAnswer, Playback, http_answer
 from ..errors import CassetteMissError, CassetteNotFoundError, RecordingError, RwsError, UnroutedRequestError
 from ..redirect import refusal_message
 
@@ -72,8 +72,9 @@ class Mount:
         self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
         self.failures: list[RwsError] = []
-        self.requests = 0
         self._playbacks: dict[tuple[int, str], Playback] = {}
+        self._outputs: dict[int, list[Any]] = {}
+        self._answers: dict[tuple[int, bool], HttpAnswer] = {}
         self._open_connections = 0
         self._idle = threading.Condition(self.lock)
         self._closers: list[Callable[[], Any]] = []
@@ -124,10 +125,21 @@ class Mount:
         return trace
 
     def turn_output(self, position: int) -> list[Any]:
-        """Output items of a recorded turn's response (for resent-input accounting)."""
-        response = turn_response(self.index.turns[position]) or {}
-        output = response.get("output")
-        return list(output) if isinstance(output, list) else []
+        """Output items of a recorded turn's response (for resent-input accounting), computed once."""
+        output = self._outputs.get(position)
+        if output is None:
+            response = turn_response(self.index.turns[position]) or {}
+            value = response.get("output")
+            output = self._outputs[position] = list(value) if isinstance(value, list) else []
+        return output
+
+    def http_answer(self, position: int, wants_stream: bool) -> HttpAnswer:
+        """How a recorded turn answers an HTTP request (a non-streamed body is built once)."""
+        key = (position, wants_stream)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = http_answer(self.index.turns[position], wants_stream=wants_stream)
+        return answer
 
     def turn_metrics(self, tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
         """Metrics of the turns so far."""
@@ -213,7 +225,6 @@ class Mount:
 
     def lookup(self, request: dict[str, Any]) -> MatchResult:
         with self.lock:
-            self.requests += 1
             return self.index.lookup(request)
 
     def prepare_playbacks(self, transport: Transport) -> None:

@@ -126,6 +126,7 @@ class LoopbackRunner:
             loop.run_until_complete(self._server.serve(sockets=[self._socket]))
         except BaseException as exc:  # surfaced to start() or stop()
             self._failure = exc
+            self._app.started.set()  # wake start() now rather than at its timeout
         finally:
             loop.close()
 

@@ -13,7 +13,6 @@ import contextlib
 import json
 from collections import deque
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -22,24 +21,11 @@ from ..cassette.model import Turn
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, compact, error_event
-from ..errors import RecordingError, RwsError
+from ..errors import RecordingError
+from .common import ProtocolViolation, ServerError, scope_headers, shown_url
 from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import open_upstream_websocket, websocket_url
-
-
-class ProtocolViolation(RwsError, AssertionError):
-    """The client sent something the Responses API does not allow."""
-
-
-class ServerError(RwsError, AssertionError):
-    """The loopback server failed on a request (a bug to report, with the request)."""
-
-
-def scope_headers(scope: Scope) -> dict[str, str]:
-    return {
-        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])
-    }
 
 
 class WebSocketSession:
@@ -244,9 +230,9 @@ class WebSocketSession:
         trace: TurnTrace,
     ) -> None:
         if previous is not None:
-            # Creates on one lane run in order: wait for the one before to finish.
-            with contextlib.suppress(asyncio.CancelledError):
-                await previous
+            # Creates on one lane run in order: wait for the one before to finish. asyncio.wait
+            # does not raise the previous task's cancellation, so this task's own still does.
+            await asyncio.wait({previous})
         clock = self.mount.clock
         last = len(frames) - 1
         for i, (frame, at_s) in enumerate(zip(frames, schedule, strict=True)):
@@ -269,7 +255,7 @@ class WebSocketSession:
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""
             self.mount.recording_broken(
                 RecordingError(
-                    f"recording failed: could not open the upstream WebSocket {_shown(url)}: {exc}. "
+                    f"recording failed: could not open the upstream WebSocket {shown_url(url)}: {exc}. "
                     f"Nothing was written; {self.mount.path} is unchanged."
                 )
             )
@@ -388,14 +374,6 @@ def _decode_frame(text: str | None) -> dict[str, Any] | str:
     if data["type"] == "response.create":
         return request_problem(data) or data
     return data
-
-
-def _shown(url: str) -> str:
-    """A URL for messages: no credentials, no query string (Azure puts api-key there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _preview(text: str | None, width: int = 200) -> str:

@@ -271,3 +271,17 @@ def test_a_test_for_a_disabled_transport_is_skipped_saying_why(project: Project)
     result.stdout.fnmatch_lines(
         ["*this test runs over http only, which this run disables (--rws-transports*"]
     )
+
+
+def test_a_cassette_dir_keeps_test_folders_apart(project: Project) -> None:
+    for folder in ("a", "b"):
+        (project.path / folder).mkdir()
+        (project.path / folder / "test_api.py").write_text(
+            "import pytest\n\n@pytest.mark.rws_transports('ws')\n"
+            "def test_x(rws):\n    print('PATH', rws.cassette_path.relative_to(rws.cassette_path.parents[3]))\n"
+        )
+    result = project.run("--rws-cassette-dir=recorded", "-s", "-p", "no:randomly", "--import-mode=importlib")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*PATH recorded/a/test_api/test_x.json*", "*PATH recorded/b/test_api/test_x.json*"]
+    )

@@ -143,6 +143,10 @@ class RwsSession:
             directory = settings.cassette_dir
             if not directory.is_absolute():
                 directory = self.config.rootpath / directory
+            # Keep the test file's folder: tests/a/test_api.py and tests/b/test_api.py differ.
+            folder = Path(str(item.path)).parent
+            if folder.is_relative_to(self.config.rootpath):
+                directory = directory / folder.relative_to(self.config.rootpath)
         else:
             directory = Path(str(item.path)).parent / "cassettes"
         if settings.cassette_name:

@@ -238,6 +238,7 @@ class Mount:
                 self.playback(position, turn.lane)
             else:
                 self.sse_playback(position)
+            self.turn_output(position)  # for the per-turn metrics, also off the turn path
 
     def playback(self, position: int, lane: str | None) -> Playback:
         key = (position, lane or "")

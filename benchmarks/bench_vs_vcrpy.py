@@ -61,8 +61,8 @@ except ImportError:  # run from a checkout without an install
 
 from importlib.metadata import PackageNotFoundError, version
 
-from bench_replay_ws import INSTRUCTIONS, TOOLS
-from pytest_responses_ws.sim import FunctionCall, Script, Step, Text, serve_simulator
+from bench_replay_ws import FINAL_TEXT, INSTRUCTIONS, TOOLS, agent_script
+from pytest_responses_ws.sim import serve_simulator
 
 #: The issue's target: rws median per-test time at most this fraction of vcrpy's.
 TARGET_RATIO = 0.8
@@ -73,11 +73,6 @@ API_BASE = "https://api.openai.com/v1"
 PHASES = ("setup", "call", "teardown")
 #: Bound on one pytest subprocess, so a hang fails the run instead of blocking it.
 RUN_TIMEOUT_S = 900
-
-FINAL_TEXT = (
-    "Here is the weather in every city you asked about, taken from the tool results. Most cities "
-    "are mild and dry today; two expect light rain in the evening, so bring a jacket there."
-)
 
 
 class BenchError(RuntimeError):
@@ -375,19 +370,6 @@ def _fill(template: str, **values: Any) -> str:
     for key, value in values.items():
         text = text.replace(f"__{key}__", str(value))
     return text
-
-
-def agent_script(turns: int) -> Script:
-    """``turns - 1`` tool-call steps (every third with a short preamble message), then FINAL_TEXT."""
-    steps: list[Step] = []
-    for index in range(turns - 1):
-        call = FunctionCall("get_weather", {"city": f"City {index}", "step": index})
-        if index % 3 == 1:
-            steps.append(Step((Text(f"Checking city {index} next."), call)))
-        else:
-            steps.append(Step((call,)))
-    steps.append(Step((Text(FINAL_TEXT),)))
-    return Script(steps)
 
 
 def write_project(root: Path, kind: str, tests: int, turns: int) -> Path:

@@ -24,9 +24,11 @@ def scope_headers(scope: Scope) -> dict[str, str]:
     }
 
 
-def error_body(code: str, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
+def error_body(
+    code: str | None, message: str, error_type: str = "invalid_request_error", param: str | None = None
+) -> dict[str, Any]:
     """A JSON error body in the Responses API's shape."""
-    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 def shown_url(url: str) -> str:

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.replay import error_event
+from ..core.replay import compact, error_event, sse_block
 from ..core.synthesize import response_from_events
+from ..server.common import error_body
 from ..server.runner import LoopbackRunner, Message, Receive, Scope, Send
 from .script import Script
 from .simulator import ConnectionState, Simulator
@@ -34,11 +35,6 @@ _MISSING_KEY_MESSAGE = (
 CLOSE_INTERNAL_ERROR = 1011
 #: Close code for a refused upgrade when the server cannot send an HTTP denial response.
 CLOSE_POLICY_VIOLATION = 1008
-
-
-def _dumps(value: object) -> str:
-    # The service sends compact JSON with non-ASCII characters as they are.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -61,18 +57,10 @@ def _is_responses_path(path: str) -> bool:
     return path.rstrip("/").endswith("/responses")
 
 
-def _error_body(message: str, *, error_type: str, code: str | None, param: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
-
-
 def _missing_key_body() -> dict[str, Any]:
-    return _error_body(
-        _MISSING_KEY_MESSAGE, error_type="invalid_request_error", code="invalid_api_key", param=None
+    return error_body(
+        message=_MISSING_KEY_MESSAGE, error_type="invalid_request_error", code="invalid_api_key", param=None
     )
-
-
-def _sse(event: Mapping[str, Any]) -> bytes:
-    return f"event: {event.get('type')}\ndata: {_dumps(event)}\n\n".encode()
 
 
 async def _send_json(send: Send, status: int, body: object) -> None:
@@ -83,7 +71,7 @@ async def _send_json(send: Send, status: int, body: object) -> None:
             "headers": [(b"content-type", b"application/json")],
         }
     )
-    await send({"type": "http.response.body", "body": _dumps(body).encode(), "more_body": False})
+    await send({"type": "http.response.body", "body": compact(body).encode(), "more_body": False})
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -155,8 +143,11 @@ class SimulatorApp:
         self.handshakes.append(headers)
         method, path = scope.get("method", "GET"), scope.get("path", "/")
         if method != "POST" or not _is_responses_path(path):
-            body = _error_body(
-                f"Invalid URL ({method} {path})", error_type="invalid_request_error", code=None, param=None
+            body = error_body(
+                message=f"Invalid URL ({method} {path})",
+                error_type="invalid_request_error",
+                code=None,
+                param=None,
             )
             await _send_json(send, 404, body)
             return
@@ -173,7 +164,9 @@ class SimulatorApp:
         if not isinstance(request, dict):
             message = "We could not parse the JSON body of your request. Send a JSON object."
             await _send_json(
-                send, 400, _error_body(message, error_type="invalid_request_error", code=None, param=None)
+                send,
+                400,
+                error_body(message=message, error_type="invalid_request_error", code=None, param=None),
             )
             return
 
@@ -182,8 +175,8 @@ class SimulatorApp:
         if first.get("type") == "error" and "status" in first:
             # Refused before any response existed: a plain HTTP error, as the service does.
             error = first["error"]
-            body = _error_body(
-                error["message"], error_type=error["type"], code=error["code"], param=error["param"]
+            body = error_body(
+                message=error["message"], error_type=error["type"], code=error["code"], param=error["param"]
             )
             await _send_json(send, int(first["status"]), body)
             return
@@ -206,7 +199,7 @@ class SimulatorApp:
         for index, event in enumerate(events):
             await self.pace(index)
             # One event per body chunk, so a client sees each event as the service would send it.
-            await send({"type": "http.response.body", "body": _sse(event), "more_body": True})
+            await send({"type": "http.response.body", "body": sse_block(event).encode(), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     # -- WebSocket -------------------------------------------------------------------------------
@@ -219,8 +212,8 @@ class SimulatorApp:
         self.handshakes.append(headers)
         path = scope.get("path", "/")
         if not _is_responses_path(path):
-            body = _error_body(
-                f"Invalid URL (GET {path})", error_type="invalid_request_error", code=None, param=None
+            body = error_body(
+                message=f"Invalid URL (GET {path})", error_type="invalid_request_error", code=None, param=None
             )
             await self._deny(scope, send, 404, body)
             return
@@ -240,7 +233,7 @@ class SimulatorApp:
                     "headers": [(b"content-type", b"application/json")],
                 }
             )
-            await send({"type": "websocket.http.response.body", "body": _dumps(body).encode()})
+            await send({"type": "websocket.http.response.body", "body": compact(body).encode()})
         else:
             await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION})
 
@@ -332,7 +325,7 @@ class _WebSocketSession:
         if self._closed:
             return False
         try:
-            await self._send({"type": "websocket.send", "text": _dumps(event)})
+            await self._send({"type": "websocket.send", "text": compact(event)})
         except OSError:  # uvicorn's ClientDisconnected
             self._closed = True
             return False

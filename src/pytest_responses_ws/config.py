@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from .cassette.model import TRANSPORTS, Transport
+from .guard import AllowList, split_host_list
 
 
 class RecordMode(str, enum.Enum):
@@ -65,6 +66,8 @@ class Settings:
     filter_headers: tuple[str, ...] = ()
     allow_playback_repeats: bool = False
     redirect: bool = False
+    #: Hosts a replaying test may reach besides loopback (see :class:`~.guard.AllowList`).
+    allow_hosts: tuple[str, ...] = ()
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -77,6 +80,7 @@ SETTING_KEYS = (
     "filter_headers",
     "allow_playback_repeats",
     "redirect",
+    "allow_hosts",
 )
 
 
@@ -178,6 +182,20 @@ def _string_tuple(value: Any, source: str, key: str) -> tuple[str, ...]:
     raise _usage(source, f"{key} must be a list of strings, got {value!r}")
 
 
+def parse_allow_hosts(value: Any, source: str) -> tuple[str, ...]:
+    """Allow-list entries from text (comma or space separated) or a list of strings."""
+    entries = (
+        split_host_list(value)
+        if isinstance(value, str)
+        else list(_string_tuple(value, source, "allow_hosts"))
+    )
+    try:
+        AllowList.parse(entries)
+    except ValueError as exc:
+        raise _usage(source, f"allow_hosts: {exc}") from None
+    return tuple(entries)
+
+
 def _parse(key: str, value: Any, source: str) -> Any:
     if key == "record_mode":
         return parse_record_mode(value, source)
@@ -187,6 +205,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return parse_timing(value, source)
     if key == "cassette_dir":
         return Path(value)
+    if key == "allow_hosts":
+        return parse_allow_hosts(value, source)
     if key in ("ignore_fields", "filter_headers"):
         return _string_tuple(value, source, key)
     if key in ("allow_playback_repeats", "redirect"):

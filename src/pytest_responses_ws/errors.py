@@ -58,6 +58,10 @@ class UnroutedRequestError(RwsError, AssertionError):
     """A client tried to reach the real upstream while replaying."""
 
 
+class NetworkAccessError(RwsError, AssertionError):
+    """A replaying test tried to reach a host beyond loopback; the network guard blocked it."""
+
+
 class BudgetExceededError(RwsError, AssertionError):
     """Measured turns broke a budget. The message holds the per-turn table."""
 

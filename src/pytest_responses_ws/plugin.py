@@ -7,13 +7,15 @@ the mount and the pure core.
 from __future__ import annotations
 
 from collections.abc import Generator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from .cassette.model import TRANSPORTS, Transport
 from .clients import exclude_loopback_from_vcr
-from .errors import CassetteError, RwsError, combine_failures
+from .errors import CassetteError, NetworkAccessError, RwsError, combine_failures
+from .guard import AllowList, guard_network
 from .handle import PLACEHOLDER_API_KEY, RwsHandle
 from .redirect import RedirectTarget, guard_upstream
 from .server.app import LoopbackServer
@@ -74,6 +76,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "multiply time budgets by this factor on slow machines (default 1, or $RWS_BUDGET_SCALE)",
         "FACTOR",
     )
+    option(
+        "--rws-allow-hosts",
+        "rws_allow_hosts",
+        "hosts a replaying test may reach besides loopback: names, *.domain, addresses or "
+        "networks, comma-separated (default: none)",
+        "HOSTS",
+    )
     option("--rws-report", "rws_report", "write every test's per-turn measurements as JSON to PATH", "PATH")
     option(
         "--rws-report-html", "rws_report_html", "write a self-contained HTML waterfall report to PATH", "PATH"
@@ -85,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "rws_cassette(name=None, **options): name this test's cassette and override settings "
         "(record_mode, upstream, timing, cassette_dir, ignore_fields, filter_headers, "
-        "allow_playback_repeats, redirect)",
+        "allow_playback_repeats, redirect, allow_hosts)",
     )
     config.addinivalue_line(
         "markers", "rws_transports(*names): run this test over only these transports (http, ws)"
@@ -224,7 +233,7 @@ def rws_config() -> dict[str, Any]:
     """Override to configure cassettes for a module or package (like ``vcr_config``).
 
     Keys: ``record_mode``, ``upstream``, ``timing``, ``cassette_dir``, ``ignore_fields``,
-    ``filter_headers``, ``allow_playback_repeats``, ``redirect``. Command line and marker
+    ``filter_headers``, ``allow_playback_repeats``, ``redirect``, ``allow_hosts``. Command line and marker
     win over it; it wins over the ini file.
     """
     return {}
@@ -275,17 +284,29 @@ def rws(
     monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
     if not mount.records:
         monkeypatch.setenv("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
-    if settings.redirect or not mount.records:
-        target = RedirectTarget(
-            upstream=settings.upstream,
-            http_base=handle.base_url,
-            websocket_base=handle.websocket_base_url,
-            route=settings.redirect,
-            refuse=mount.refuse,
-        )
-        with guard_upstream(monkeypatch, target):
-            yield handle
-    else:
+    with ExitStack() as guards:
+        if settings.redirect or not mount.records:
+            target = RedirectTarget(
+                upstream=settings.upstream,
+                http_base=handle.base_url,
+                websocket_base=handle.websocket_base_url,
+                route=settings.redirect,
+                refuse=mount.refuse,
+            )
+            guards.enter_context(guard_upstream(monkeypatch, target))
+        allow = AllowList.parse(settings.allow_hosts)
+        if not mount.records and not allow.everything:
+            # Replay only: the server answers everything, so nothing else may be reached.
+            # (A recording mount reaches the upstream, so the guard stays off.)
+            guards.enter_context(
+                guard_network(
+                    monkeypatch,
+                    allow,
+                    lambda message: mount.fail(NetworkAccessError(message)),
+                    session.refusing_proxy,
+                    token=mount.id,
+                )
+            )
         yield handle
     failures = rws_server.remove(mount)
     item.stash[SUMMARY_KEY] = session.summary_for(item, handle)

@@ -28,6 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from .config import DEFAULT_UPSTREAM
+from .guard import is_loopback, normalize_host
+
 #: Error code of the answer a refused request gets.
 UNROUTED_CODE = "rws_unrouted_request"
 
@@ -48,13 +51,19 @@ class RedirectTarget:
     refuse: Callable[[str], str]
 
     def caught(self, url: str) -> bool:
-        """Whether ``url`` is on the upstream (host and port: an upstream may be on loopback too)."""
-        return _host_port(url) == _host_port(self.upstream)
+        """Whether ``url`` is on the upstream or the real API (see :func:`_same_server`)."""
+        return self._base_for(url) is not None
+
+    def _base_for(self, url: str) -> str | None:
+        for base in (self.upstream, DEFAULT_UPSTREAM):
+            if _same_server(url, base):
+                return base
+        return None
 
     def rewrite(self, url: str) -> str:
-        """``url`` (on the upstream) as the same path below this test's mount."""
+        """``url`` (on the upstream or the real API) as the same path below this test's mount."""
         parts = urlsplit(url)
-        prefix = urlsplit(self.upstream).path.rstrip("/")
+        prefix = urlsplit(self._base_for(url) or self.upstream).path.rstrip("/")
         path = parts.path[len(prefix) :] if prefix and parts.path.startswith(prefix) else parts.path
         base = urlsplit(self.websocket_base if parts.scheme in ("ws", "wss") else self.http_base)
         return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + path, parts.query, ""))
@@ -63,9 +72,25 @@ class RedirectTarget:
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
-def _host_port(url: str) -> tuple[str, int | None]:
-    parts = urlsplit(url)
-    return (parts.hostname or "", parts.port or _DEFAULT_PORTS.get(parts.scheme))
+def _same_server(url: str, base: str) -> bool:
+    """Whether ``url`` goes to the server of ``base``.
+
+    Host names compare without case or a final dot (``api.openai.com.`` is the same
+    host). A loopback host shares its address with the loopback server, so there the
+    port tells them apart; elsewhere any scheme and port of the host counts
+    (``http://api.openai.com`` is the real API too).
+    """
+    try:
+        target, upstream = urlsplit(url), urlsplit(base)
+        if normalize_host(target.hostname or "") != normalize_host(upstream.hostname or ""):
+            return False
+        if not is_loopback(upstream.hostname or ""):
+            return True
+        return (target.port or _DEFAULT_PORTS.get(target.scheme)) == (
+            upstream.port or _DEFAULT_PORTS.get(upstream.scheme)
+        )
+    except ValueError:  # a malformed port: not a URL any client could have reached
+        return False
 
 
 def refusal_message(url: str) -> str:
@@ -118,6 +143,26 @@ def _patch_httpx2(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> No
     monkeypatch.setattr(httpx2.AsyncHTTPTransport, "handle_async_request", handle_async_request)
 
 
+def _bypass_proxies(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> None:
+    """Send caught requests through the client's own connection pool, never a proxy.
+
+    A client picks its transport by URL before the request is routed or refused, and a
+    replaying test's environment names a proxy (see :mod:`.guard`): a request rewritten
+    to the mount must not then be sent to that proxy.
+    """
+    for name in ("httpx", "httpx2"):
+        if importlib.util.find_spec(name) is None:
+            continue
+        module = importlib.import_module(name)
+        for client in (module.Client, module.AsyncClient):
+            choose = client._transport_for_url
+
+            def transport_for_url(self: Any, url: Any, choose: Any = choose) -> Any:
+                return self._transport if target.caught(str(url)) else choose(self, url)
+
+            monkeypatch.setattr(client, "_transport_for_url", transport_for_url)
+
+
 @contextmanager
 def _respx_router(target: RedirectTarget) -> Iterator[None]:
     if importlib.util.find_spec("respx") is None:
@@ -139,9 +184,11 @@ def _respx_router(target: RedirectTarget) -> Iterator[None]:
     # The "httpx" mocker hands the very request object it matched to the real transport on
     # pass-through, so the in-place rewrite above takes effect (the httpcore mocker would not).
     router = respx.MockRouter(assert_all_called=False, assert_all_mocked=False, using="httpx")
-    host, port = _host_port(target.upstream)
-    router.route(host=host, port=port).mock(side_effect=side_effect)
-    router.route().pass_through()
+    # One route for every request, deciding with the same predicate as the other adapters
+    # (any port, a final dot); returning the request unchanged passes it through.
+    router.route().mock(
+        side_effect=lambda request: side_effect(request) if target.caught(str(request.url)) else request
+    )
     with router:
         yield
 
@@ -186,6 +233,7 @@ def _patch_websockets(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -
 @contextmanager
 def guard_upstream(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> Iterator[None]:
     """Catch client requests to the upstream for the duration of the ``with`` block."""
+    _bypass_proxies(monkeypatch, target)
     _patch_httpx2(monkeypatch, target)
     _patch_websockets(monkeypatch, target)
     with _respx_router(target):

@@ -22,6 +22,7 @@ from .config import (
     BudgetMode,
     RecordMode,
     Settings,
+    parse_allow_hosts,
     parse_budget_mode,
     parse_budget_scale,
     parse_record_mode,
@@ -32,6 +33,7 @@ from .config import (
 )
 from .core.budgets import BudgetSpecError, parse_limits
 from .errors import BudgetExceededError
+from .guard import RefusingProxy
 from .handle import RwsBudgetWarning, RwsHandle
 from .report.summary import markdown_table, report_document, summarize, terminal_lines
 from .server.app import LoopbackServer
@@ -43,6 +45,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "upstream": ("rws_upstream", parse_upstream),
     "timing": ("rws_timing", parse_timing),
     "cassette_dir": ("rws_cassette_dir", None),
+    "allow_hosts": ("rws_allow_hosts", parse_allow_hosts),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report
@@ -58,6 +61,7 @@ class RwsSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._server: LoopbackServer | None = None
+        self._proxy: RefusingProxy | None = None
         self.cli = {key: config.getoption(dest) for key, (dest, _) in OPTIONS.items()}
         self.ini = {key: config.getini(dest) or None for key, (dest, _) in OPTIONS.items()}
         # Fail at start-up, not halfway through a run, on a value that can never work.
@@ -109,10 +113,20 @@ class RwsSession:
         """The loopback port, or None while the server has not started."""
         return None if self._server is None else self._server.runner.port
 
+    @property
+    def refusing_proxy(self) -> RefusingProxy:
+        """The proxy replaying tests point their subprocesses at (started on first use)."""
+        if self._proxy is None:
+            self._proxy = RefusingProxy()
+        return self._proxy
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
 
     # -- collection -----------------------------------------------------------------
 

@@ -6,8 +6,8 @@ forgot to point at the server, about to spend tokens and leak a prompt. The guar
 stops it before a packet leaves, whatever library opened it:
 
 - in the test process, at the :mod:`socket` level: connecting a TCP/UDP socket (and
-  sending a datagram) to an address outside loopback, and resolving a name that is not
-  a loopback name (a DNS query is itself traffic), raise :class:`BlockedConnectionError`
+  sending a datagram) to an address outside loopback, and resolving a host outside
+  loopback (for a name, the DNS query is itself traffic), raise :class:`BlockedConnectionError`
   at once. Threads and asyncio event loops (which resolve through
   :func:`socket.getaddrinfo` and connect through :meth:`socket.socket.connect`) are
   covered alike;
@@ -182,17 +182,23 @@ class NetworkGuard:
         real_sendto = socket.socket.sendto
         guard = self
 
-        def resolving(host: Any, port: Any = None) -> str | None:
-            """The name about to be resolved, if it must be checked (addresses are checked at connect)."""
+        def resolving(host: Any, port: Any = None, flags: int = 0) -> str | None:
+            """Check a host about to be resolved; returns it if it is a name (not an address)."""
             if isinstance(host, bytes):
                 host = host.decode("ascii", "replace")
-            if not isinstance(host, str) or not host or _ip(normalize_host(host)) is not None:
+            if not isinstance(host, str) or not host or flags & socket.AI_PASSIVE:
+                return None  # an address to listen on, not one to reach
+            address = _ip(normalize_host(host))
+            if address is not None and address.is_unspecified:
                 return None
+            if isinstance(port, (str, bytes)) and port.isdigit():
+                port = int(port)
             guard.check(host, port if isinstance(port, int) else None)
-            return host
+            return host if address is None else None
 
         def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-            name = resolving(host, port)
+            flags = args[3] if len(args) > 3 else kwargs.get("flags", 0)
+            name = resolving(host, port, flags if isinstance(flags, int) else 0)
             results = real_getaddrinfo(host, port, *args, **kwargs)
             if name is not None and not is_loopback(name):
                 guard._remember(results)
@@ -357,7 +363,7 @@ def _proxy_target(method: str, target: str) -> tuple[str, int | None]:
         target = f"//{target}"
     try:
         parts = urlsplit(target if "//" in target else f"//{target}")
-        return parts.hostname or target, parts.port
+        return parts.hostname or target, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     except ValueError:
         return target, None
 

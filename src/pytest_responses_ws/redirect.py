@@ -4,7 +4,8 @@ Clients are normally pointed at the loopback server through their base URL (the
 ``rws`` fixture sets ``OPENAI_BASE_URL`` and ``OPENAI_WEBSOCKET_BASE_URL``). A client
 with a hard-coded ``https://api.openai.com/v1`` (a module-level httpx client, a
 library that ignores the environment) would go past it. While a test uses ``rws``,
-requests to the upstream's host are caught at the client libraries:
+requests to the upstream's host, and to the real API's, are caught at the client
+libraries (see :meth:`RedirectTarget.caught`):
 
 - httpx through respx (a route per upstream host; everything else passes through),
 - httpx2 (openai-python 3.x) at its transport's send methods,
@@ -14,7 +15,8 @@ requests to the upstream's host are caught at the client libraries:
 With ``redirect=True`` a caught request goes to this test's mount instead. Otherwise,
 while replaying, it is refused: the client gets an error at once (a 400, or a refused
 connection) and the test fails saying how to route it. Everything is patched through
-``monkeypatch``, so it is undone when the test ends.
+``monkeypatch``, so it is undone when the test ends. These patches come before the
+socket-level network guard (``guard.py``), which stops every other connection.
 """
 
 from __future__ import annotations

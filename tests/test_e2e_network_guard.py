@@ -299,8 +299,11 @@ def test_allowed_hosts_are_reachable_and_others_are_not(project: Project) -> Non
     assert list(failed) == ["test_not_allowed"]
     assert "tried to reach db.test" in failed["test_not_allowed"]
     assert "--rws-allow-hosts=db.test" in failed["test_not_allowed"]
-    # The command-line option allows it for every test.
+    # The command-line option and the ini option allow it for every test.
     assert failures(project, "--rws-transports=http", "--rws-allow-hosts=*.test,10.0.0.0/8") == {}
+    ini = (project.path / "tox.ini").read_text(encoding="utf-8")
+    project.pytester.makeini(ini.rstrip() + "\nrws_allow_hosts = 203.0.113.9\n    db.test\n")
+    assert failures(project, "--rws-transports=http") == {}
 
 
 @pytest.mark.parametrize("value", ["10.0.0.0/33", "db.test:5432", "a*b"])

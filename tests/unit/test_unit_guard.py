@@ -19,6 +19,7 @@ from pytest_responses_ws.guard import (
     is_loopback,
     proxy_environment,
 )
+from pytest_responses_ws.redirect import RedirectTarget
 
 
 @pytest.mark.parametrize(
@@ -144,3 +145,46 @@ def test_the_refusing_proxy_answers_403_and_tells_the_test_by_its_token() -> Non
         assert reports == [("api.openai.com", 80)]
     finally:
         proxy.stop()
+
+
+def _target(upstream: str) -> RedirectTarget:
+    return RedirectTarget(
+        upstream=upstream,
+        http_base="http://127.0.0.1:5000/rws/t1/v1",
+        websocket_base="ws://127.0.0.1:5000/rws/t1/v1",
+        route=True,
+        refuse=str,
+    )
+
+
+@pytest.mark.parametrize(
+    ("upstream", "url", "caught"),
+    [
+        ("https://api.openai.com/v1", "https://api.openai.com/v1/responses", True),
+        ("https://api.openai.com/v1", "http://api.openai.com/v1/responses", True),
+        ("https://api.openai.com/v1", "https://API.openai.com.:443/v1/responses", True),
+        ("https://api.openai.com/v1", "wss://api.openai.com./v1/responses", True),
+        ("https://api.openai.com/v1", "https://example.com/v1/responses", False),
+        # A gateway upstream: the real API is still caught.
+        ("https://gw.example/openai/v1", "https://api.openai.com/v1/responses", True),
+        ("https://gw.example/openai/v1", "http://gw.example:8080/openai/v1/responses", True),
+        # A loopback upstream is told apart from the plugin's own server by its port.
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1/responses", True),
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:5000/rws/t1/v1/responses", False),
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:bad/v1", False),
+    ],
+)
+def test_redirect_catches_the_upstream_and_the_real_api(upstream: str, url: str, caught: bool) -> None:
+    assert _target(upstream).caught(url) is caught
+
+
+def test_redirect_rewrites_below_the_mount_whichever_base_caught_it() -> None:
+    target = _target("https://gw.example/openai/v1")
+    assert (
+        target.rewrite("https://gw.example/openai/v1/responses")
+        == "http://127.0.0.1:5000/rws/t1/v1/responses"
+    )
+    assert target.rewrite("https://api.openai.com/v1/responses?x=1") == (
+        "http://127.0.0.1:5000/rws/t1/v1/responses?x=1"
+    )
+    assert target.rewrite("wss://api.openai.com./v1/responses") == "ws://127.0.0.1:5000/rws/t1/v1/responses"

@@ -164,7 +164,8 @@ class NetworkGuard:
                 "replaying, and nothing leaves the machine (see the test's failure for how to fix it)",
             )
 
-    def _remember(self, results: Iterable[Any]) -> None:
+    def remember(self, results: Iterable[Any]) -> None:
+        """Allow the addresses in ``results`` (``getaddrinfo`` rows of an allowed name)."""
         with self._lock:
             self._resolved.update(str(_ip(str(result[4][0])) or result[4][0]) for result in results)
 
@@ -201,21 +202,21 @@ class NetworkGuard:
             name = resolving(host, port, flags if isinstance(flags, int) else 0)
             results = real_getaddrinfo(host, port, *args, **kwargs)
             if name is not None and not is_loopback(name):
-                guard._remember(results)
+                guard.remember(results)
             return results
 
         def gethostbyname(host: Any) -> str:
             name = resolving(host)
             address = real_gethostbyname(host)
             if name is not None and not is_loopback(name):
-                guard._remember([(0, 0, 0, "", (address, 0))])
+                guard.remember([(0, 0, 0, "", (address, 0))])
             return address
 
         def gethostbyname_ex(host: Any) -> tuple[str, list[str], list[str]]:
             name = resolving(host)
             result = real_gethostbyname_ex(host)
             if name is not None and not is_loopback(name):
-                guard._remember([(0, 0, 0, "", (address, 0)) for address in result[2]])
+                guard.remember([(0, 0, 0, "", (address, 0)) for address in result[2]])
             return result
 
         def destination(sock: socket.socket, address: Any) -> None:

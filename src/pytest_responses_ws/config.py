@@ -38,6 +38,12 @@ class BudgetMode(str, enum.Enum):
 
 
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+#: While recording, how long the upstream may take to send the first event of an answer
+#: (for a non-streamed HTTP request, the whole answer), and how long it may then stay
+#: silent between two events. Reasoning models think silently, so both are generous;
+#: docs/errors.md explains the choice.
+DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S = 180.0
+DEFAULT_UPSTREAM_IDLE_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class Settings:
     filter_headers: tuple[str, ...] = ()
     allow_playback_repeats: bool = False
     redirect: bool = False
+    upstream_first_event_timeout: float = DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S
+    upstream_idle_timeout: float = DEFAULT_UPSTREAM_IDLE_TIMEOUT_S
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -77,7 +85,11 @@ SETTING_KEYS = (
     "filter_headers",
     "allow_playback_repeats",
     "redirect",
+    "upstream_first_event_timeout",
+    "upstream_idle_timeout",
 )
+#: Settings that are a bound in seconds on a wait.
+TIMEOUT_KEYS = ("upstream_first_event_timeout", "upstream_idle_timeout")
 
 
 def _usage(source: str, message: str) -> pytest.UsageError:
@@ -137,6 +149,17 @@ def parse_timing(value: Any, source: str) -> Timing:
     return Timing(factor)
 
 
+def parse_seconds(value: Any, source: str) -> float:
+    """A bound on a wait: a positive, finite number of seconds."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise _usage(source, f"timeout {value!r} must be a positive number of seconds such as 30 or 0.5")
+    return seconds
+
+
 def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
     names = value.split(",") if isinstance(value, str) else list(value)
     result: list[Transport] = []
@@ -189,6 +212,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return Path(value)
     if key in ("ignore_fields", "filter_headers"):
         return _string_tuple(value, source, key)
+    if key in TIMEOUT_KEYS:
+        return parse_seconds(value, source)
     if key in ("allow_playback_repeats", "redirect"):
         if not isinstance(value, bool):
             raise _usage(source, f"{key} must be True or False, got {value!r}")

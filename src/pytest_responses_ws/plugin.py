@@ -66,6 +66,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "DIR",
     )
     option(
+        "--rws-upstream-first-event-timeout",
+        "rws_upstream_first_event_timeout",
+        "while recording, seconds the upstream may take to start answering a request before the "
+        "test fails (default 180)",
+        "SECONDS",
+    )
+    option(
+        "--rws-upstream-idle-timeout",
+        "rws_upstream_idle_timeout",
+        "while recording, seconds the upstream may stay silent in the middle of an answer before the "
+        "test fails (default 180)",
+        "SECONDS",
+    )
+    option(
         "--rws-budgets", "rws_budgets", "enforce (default), warn or off: what a broken budget does", "MODE"
     )
     option(
@@ -85,7 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "rws_cassette(name=None, **options): name this test's cassette and override settings "
         "(record_mode, upstream, timing, cassette_dir, ignore_fields, filter_headers, "
-        "allow_playback_repeats, redirect)",
+        "allow_playback_repeats, redirect, upstream_first_event_timeout, upstream_idle_timeout)",
     )
     config.addinivalue_line(
         "markers", "rws_transports(*names): run this test over only these transports (http, ws)"
@@ -224,7 +238,8 @@ def rws_config() -> dict[str, Any]:
     """Override to configure cassettes for a module or package (like ``vcr_config``).
 
     Keys: ``record_mode``, ``upstream``, ``timing``, ``cassette_dir``, ``ignore_fields``,
-    ``filter_headers``, ``allow_playback_repeats``, ``redirect``. Command line and marker
+    ``filter_headers``, ``allow_playback_repeats``, ``redirect``, ``upstream_first_event_timeout``,
+    ``upstream_idle_timeout``. Command line and marker
     win over it; it wins over the ini file.
     """
     return {}

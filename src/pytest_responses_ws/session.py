@@ -25,6 +25,7 @@ from .config import (
     parse_budget_mode,
     parse_budget_scale,
     parse_record_mode,
+    parse_seconds,
     parse_timing,
     parse_transports,
     parse_upstream,
@@ -43,6 +44,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "upstream": ("rws_upstream", parse_upstream),
     "timing": ("rws_timing", parse_timing),
     "cassette_dir": ("rws_cassette_dir", None),
+    "upstream_first_event_timeout": ("rws_upstream_first_event_timeout", parse_seconds),
+    "upstream_idle_timeout": ("rws_upstream_idle_timeout", parse_seconds),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,31 +25,18 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from pytest_responses_ws.sim import Script, Text, serve_simulator
+
 from support.project import Project
 
-#: The README's first example: its WebSocket loop ignores ``error`` events.
-README_TEST = """
+README = Path(__file__).parent.parent / "README.md"
+#: The same loop as the README's, over the async client.
+ASYNC_README_LOOP = """
+
 import pytest
 
 
-@pytest.mark.rws_transports("ws")
-def test_weather_agent(rws):
-    client = rws.openai_client()
-    request = {"model": "gpt-5.2", "input": "Weather in Paris?"}
-    if rws.transport == "ws":
-        with client.responses.connect() as conn:
-            conn.response.create(**request)
-            for event in conn:
-                if event.type == "response.completed":
-                    break
-        answer = event.response
-    else:
-        answer = client.responses.create(**request)
-    assert answer.output  # the simulated upstream answers with a tool call
-
-
 @pytest.mark.asyncio
-@pytest.mark.rws_transports("ws")
 async def test_weather_agent_async(rws):
     request = {"model": "gpt-5.2", "input": "Weather in Paris?"}
     async with rws.async_openai_client().responses.connect() as conn:
@@ -55,8 +44,16 @@ async def test_weather_agent_async(rws):
         async for event in conn:
             if event.type == "response.completed":
                 break
-    assert event.response.output
+    assert "Paris" in event.response.output_text
 """
+
+
+def readme_example() -> str:
+    """The README's first example, whose WebSocket loop ignores ``error`` events."""
+    block = re.search(r"```python\n(# test_agent\.py\n.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert block is not None, "the README lost its 30-second example"
+    return block.group(1)
+
 
 #: Every test of a project run here ends within this bound, its fixtures' teardown included;
 #: on a regression (a wait without a bound) it fails with a TimeoutError instead of hanging.
@@ -95,15 +92,14 @@ def record_bounded(project: Project, upstream: str, *args: str) -> pytest.RunRes
 # --------------------------------------------------------------------------- replay
 
 
-def test_readme_loop_that_ignores_errors_ends_on_a_miss_and_fails_with_the_report(
-    project: Project, sim: Any
-) -> None:
-    project.write("test_agent", README_TEST)
-    project.record(sim).assert_outcomes(passed=2)
+def test_readme_loop_that_ignores_errors_ends_on_a_miss_and_fails_with_the_report(project: Project) -> None:
+    project.write("test_agent", readme_example() + ASYNC_README_LOOP)
+    with serve_simulator(Script([Text("Paris is sunny today.")])) as sim:
+        project.record(sim, "--rws-transports=ws").assert_outcomes(passed=2)
     # The prompt changes: the recorded turn no longer answers it.
     source = project.path / "test_agent.py"
     source.write_text(source.read_text().replace("Weather in Paris?", "Weather in Oslo?"))
-    result = run_bounded(project)
+    result = run_bounded(project, "--rws-transports=ws")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
@@ -118,8 +114,8 @@ def test_readme_loop_that_ignores_errors_ends_on_a_miss_and_fails_with_the_repor
 
 
 def test_readme_loop_ends_when_there_is_no_cassette(project: Project) -> None:
-    project.write("test_agent", README_TEST)
-    result = run_bounded(project)
+    project.write("test_agent", readme_example() + ASYNC_README_LOOP)
+    result = run_bounded(project, "--rws-transports=ws")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         ["*no cassette at *test_weather_agent.json", "*ConnectionClosedError: received 1008*"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
-from ..core.replay import MISS_ERROR_CODE, HttpAnswer, compact
+from ..core.replay import MISS_ERROR_CODE, HttpAnswer, sse_block
 from ..core.stall import describe_stall, first_event_bound, idle_bound
 from ..errors import RecordingError
 from . import upstream_http
@@ -89,10 +89,8 @@ class HttpExchange:
         if method != "POST":
             # The service answers other methods on this path with 405; a test that sends one
             # has a bug whatever its client does with the answer.
-            path = self.scope.get("path", "")
-            message = (
-                f"{method} {path[path.find('/v1/') :]} is not allowed: the Responses API takes POST only here"
-            )
+            below_mount = "/" + self.scope.get("path", "").split("/", 3)[-1]  # /rws/<mount>/...
+            message = f"{method} {below_mount} is not allowed: the Responses API takes POST only here"
             mount.fail(ProtocolViolation(message))
             await self.respond_json(405, error_body("method_not_allowed", message))
             return
@@ -153,6 +151,10 @@ class HttpExchange:
     # -- replay ---------------------------------------------------------------
 
     async def replay(self, position: int, answer: HttpAnswer, trace: TurnTrace) -> None:
+        playback = self.mount.sse_playback(position)
+        if playback.unterminated is not None:
+            # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
+            self.mount.unterminated(position, playback.unterminated)
         # The terminal time is stamped before the answer's last bytes are handed over: once
         # the client has them, the test may read rws.turns.
         if not answer.stream:
@@ -160,10 +162,6 @@ class HttpExchange:
             trace.terminal_ns = self.mount.clock()
             await self.respond_json(answer.status, answer.body)
             return
-        playback = self.mount.sse_playback(position)
-        if playback.unterminated is not None:
-            # The stream still ends (the body does), but the cassette is broken: say so.
-            self.mount.unterminated(position, playback.unterminated)
         await self.start_response(
             200,
             [
@@ -282,7 +280,7 @@ class HttpExchange:
                 "sequence_number": self.relayed_events,
                 "error": error_body(code, message, error_type="server_error")["error"],
             }
-            block = f"event: error\ndata: {compact(event)}\n\n".encode()
+            block = sse_block(event).encode("utf-8")
             await self.send({"type": "http.response.body", "body": block, "more_body": True})
             await self.send({"type": "http.response.body", "body": b""})
 

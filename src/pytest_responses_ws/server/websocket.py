@@ -420,6 +420,10 @@ class WebSocketSession:
         """The upstream stopped answering: fail the test, tell the client at once, drop the upstream."""
         self._stalled = True
         mount = self.mount
+        pending = self._recording_traces.get(stall.lane)
+        if pending:
+            trace = pending.popleft()
+            trace.outcome, trace.terminal_ns = "error", mount.clock()
         mount.recording_broken(
             RecordingError(
                 f"recording failed: {stall.describe()} Nothing was written; {mount.path} is unchanged."

@@ -502,7 +502,7 @@ def test_raw(rws):
 def test_a_stalled_websocket_upstream_fails_the_recording_test_quickly(
     project: Project, events: list[dict[str, Any]], expected: str
 ) -> None:
-    project.write("test_stall", WS_RECORDING_TEST)
+    project.write("test_upstream_stall", WS_RECORDING_TEST)
     with stalling_ws_upstream(events) as upstream:
         started = time.monotonic()
         result = record_bounded(project, upstream.url, *BOUNDS)
@@ -572,7 +572,7 @@ def test_raw(rws):
 def test_a_stalled_http_upstream_fails_the_recording_test_quickly_without_retries(
     project: Project, headers: bool, events: list[dict[str, Any]], expected: str, raw: str
 ) -> None:
-    project.write("test_stall", HTTP_RECORDING_TEST)
+    project.write("test_upstream_stall", HTTP_RECORDING_TEST)
     with stalling_http_upstream(headers, events) as upstream:
         started = time.monotonic()
         result = record_bounded(project, upstream.url, *BOUNDS, "-s")

@@ -176,6 +176,7 @@ def test_malformed_client_frame_gets_an_error_event_and_fails_the_test(project: 
         "test_raw",
         """
 import json, pytest
+from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
 @pytest.mark.rws_cassette("test_weather")
@@ -186,6 +187,11 @@ def test_raw(rws):
         event = json.loads(ws.recv(timeout=5))
         assert event["type"] == "error"
         assert "malformed client frame" in event["error"]["message"]
+        # The test has failed: the server ends the connection, so no client waits on.
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 1008
+    with connect(rws.websocket_base_url + "/responses", open_timeout=5) as ws:
         ws.send(json.dumps({"type": "response.create", "model": "gpt-5.2", "input": "hi"}))
         assert json.loads(ws.recv(timeout=5))["error"]["code"] == "rws_cassette_miss"
 """,
@@ -200,7 +206,7 @@ def test_raw(rws):
             "*2 problems with Responses API traffic in this test:",
             "*ProtocolViolation: malformed client frame 1 on WebSocket connection 0: not valid JSON*",
             "*frame: this is not json",
-            "*CassetteMissError: request 2 on WebSocket connection 0 matched no recorded turn*",
+            "*CassetteMissError: request 1 on WebSocket connection 1 matched no recorded turn*",
         ]
     )
 

@@ -39,6 +39,12 @@ class BudgetMode(str, enum.Enum):
 
 
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+#: While recording, how long the upstream may take to send the first event of an answer
+#: (for a non-streamed HTTP request, the whole answer), and how long it may then stay
+#: silent between two events. Reasoning models think silently, so both are generous;
+#: docs/errors.md explains the choice.
+DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S = 180.0
+DEFAULT_UPSTREAM_IDLE_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class Settings:
     redirect: bool = False
     #: Hosts a replaying test may reach besides loopback (see :class:`~.guard.AllowList`).
     allow_hosts: tuple[str, ...] = ()
+    upstream_first_event_timeout: float = DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S
+    upstream_idle_timeout: float = DEFAULT_UPSTREAM_IDLE_TIMEOUT_S
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -81,7 +89,11 @@ SETTING_KEYS = (
     "allow_playback_repeats",
     "redirect",
     "allow_hosts",
+    "upstream_first_event_timeout",
+    "upstream_idle_timeout",
 )
+#: Settings that are a bound in seconds on a wait.
+TIMEOUT_KEYS = ("upstream_first_event_timeout", "upstream_idle_timeout")
 
 
 def _usage(source: str, message: str) -> pytest.UsageError:
@@ -139,6 +151,17 @@ def parse_timing(value: Any, source: str) -> Timing:
             source, f"unknown timing {value!r}; expected instant, recorded or a positive factor such as 0.5"
         )
     return Timing(factor)
+
+
+def parse_seconds(value: Any, source: str) -> float:
+    """A bound on a wait: a positive, finite number of seconds."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise _usage(source, f"timeout {value!r} must be a positive number of seconds such as 30 or 0.5")
+    return seconds
 
 
 def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
@@ -209,6 +232,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return parse_allow_hosts(value, source)
     if key in ("ignore_fields", "filter_headers"):
         return _string_tuple(value, source, key)
+    if key in TIMEOUT_KEYS:
+        return parse_seconds(value, source)
     if key in ("allow_playback_repeats", "redirect"):
         if not isinstance(value, bool):
             raise _usage(source, f"{key} must be True or False, got {value!r}")

@@ -112,10 +112,12 @@ class RwsHandle:
         kwargs: dict[str, Any] = {"base_url": self.base_url, "websocket_base_url": self.websocket_base_url}
         if "http_client" not in overrides:
             kwargs["http_client"] = sdk_http_client(asynchronous=asynchronous)
+        # No retries behind the test's back: while replaying a miss is a 400 or an error
+        # event, and while recording a failed upstream turn already failed the test (and a
+        # retried stall would multiply the wait by the SDK's retry count).
+        kwargs["max_retries"] = 0
         if not self.recording:
-            # A miss is a 400 or an error event; retries would only hide it behind delays.
             kwargs["api_key"] = PLACEHOLDER_API_KEY
-            kwargs["max_retries"] = 0
         kwargs.update(overrides)
         return kwargs
 

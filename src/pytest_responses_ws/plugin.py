@@ -14,6 +14,7 @@ import pytest
 
 from .cassette.model import TRANSPORTS, Transport
 from .clients import exclude_loopback_from_vcr
+from .config import SETTING_KEYS
 from .errors import CassetteError, NetworkAccessError, RwsError, combine_failures
 from .guard import AllowList, guard_network
 from .handle import PLACEHOLDER_API_KEY, RwsHandle
@@ -68,6 +69,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "DIR",
     )
     option(
+        "--rws-upstream-first-event-timeout",
+        "rws_upstream_first_event_timeout",
+        "while recording, seconds the upstream may take to start answering a request before the "
+        "test fails (default 180)",
+        "SECONDS",
+    )
+    option(
+        "--rws-upstream-idle-timeout",
+        "rws_upstream_idle_timeout",
+        "while recording, seconds the upstream may stay silent in the middle of an answer before the "
+        "test fails (default 180)",
+        "SECONDS",
+    )
+    option(
         "--rws-budgets", "rws_budgets", "enforce (default), warn or off: what a broken budget does", "MODE"
     )
     option(
@@ -93,8 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "rws_cassette(name=None, **options): name this test's cassette and override settings "
-        "(record_mode, upstream, timing, cassette_dir, ignore_fields, filter_headers, "
-        "allow_playback_repeats, redirect, allow_hosts)",
+        f"({', '.join(SETTING_KEYS)})",
     )
     config.addinivalue_line(
         "markers", "rws_transports(*names): run this test over only these transports (http, ws)"
@@ -232,9 +246,9 @@ def rws_server(pytestconfig: pytest.Config) -> LoopbackServer:
 def rws_config() -> dict[str, Any]:
     """Override to configure cassettes for a module or package (like ``vcr_config``).
 
-    Keys: ``record_mode``, ``upstream``, ``timing``, ``cassette_dir``, ``ignore_fields``,
-    ``filter_headers``, ``allow_playback_repeats``, ``redirect``, ``allow_hosts``. Command line and marker
-    win over it; it wins over the ini file.
+    Keys: the settings the ``rws_cassette`` marker takes (``record_mode``, ``upstream``,
+    ``timing``, ... ; the options reference lists them all). Command line and marker win
+    over it; it wins over the ini file.
     """
     return {}
 

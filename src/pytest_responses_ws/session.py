@@ -26,6 +26,7 @@ from .config import (
     parse_budget_mode,
     parse_budget_scale,
     parse_record_mode,
+    parse_seconds,
     parse_timing,
     parse_transports,
     parse_upstream,
@@ -46,6 +47,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "timing": ("rws_timing", parse_timing),
     "cassette_dir": ("rws_cassette_dir", None),
     "allow_hosts": ("rws_allow_hosts", parse_allow_hosts),
+    "upstream_first_event_timeout": ("rws_upstream_first_event_timeout", parse_seconds),
+    "upstream_idle_timeout": ("rws_upstream_idle_timeout", parse_seconds),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report

@@ -209,6 +209,8 @@ def test_every_setting_key_is_parsed() -> None:
             "ignore_fields": ["metadata", "/metadata/run_id"],
             "filter_headers": "x-tenant",
             "allow_playback_repeats": True,
+            "upstream_first_event_timeout": "600",
+            "upstream_idle_timeout": 0.25,
         },
         marker={"name": "shared_cassette"},
     )
@@ -221,6 +223,8 @@ def test_every_setting_key_is_parsed() -> None:
         ignore_fields=("metadata", "/metadata/run_id"),
         filter_headers=("x-tenant",),
         allow_playback_repeats=True,
+        upstream_first_event_timeout=600.0,
+        upstream_idle_timeout=0.25,
     )
 
 
@@ -233,6 +237,10 @@ def test_every_setting_key_is_parsed() -> None:
         ("ignore_fields", [1, 2], "list of strings"),
         ("filter_headers", {"a": 1}, "list of strings"),
         ("allow_playback_repeats", "yes", "True or False"),
+        ("upstream_first_event_timeout", 0, "positive number of seconds"),
+        ("upstream_first_event_timeout", "soon", "positive number of seconds"),
+        ("upstream_idle_timeout", float("inf"), "positive number of seconds"),
+        ("upstream_idle_timeout", True, "positive number of seconds"),
     ],
 )
 def test_bad_values_name_their_source_and_key(key: str, value: Any, words: str) -> None:

@@ -362,7 +362,10 @@ def test_http_error_body_becomes_a_websocket_error_event() -> None:
 def test_turn_without_events_or_body_sends_nothing() -> None:
     turn = Turn(request={}, events=())
     assert turn_events(turn) == []
-    assert Playback.for_websocket(turn, None) == Playback((), ())
+    playback = Playback.for_websocket(turn, None)
+    assert (playback.frames, playback.offsets_s) == ((), ())
+    # Nothing would end the turn for the client: replay ends it with an error and a close.
+    assert playback.unterminated is not None and "the turn has no events" in playback.unterminated
 
 
 # -- replay: lanes and frames -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..cassette.model import Turn
 from .match import turn_response
-from .synthesize import synthesize_events
+from .synthesize import TERMINAL_EVENT_TYPES, synthesize_events
 
 #: Error code of the ``error`` event sent for a request no recorded turn answers.
 MISS_ERROR_CODE = "rws_cassette_miss"
@@ -59,12 +59,33 @@ def retag_lane(events: Sequence[Mapping[str, Any]], lane: str | None) -> list[di
     return out
 
 
+def missing_terminal(events: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why these events do not end a turn, or None when one of them does.
+
+    A WebSocket client reads until a terminal event; a turn without one would leave it
+    waiting forever (only a hand-edited cassette has such a turn).
+    """
+    if any(event.get("type") in TERMINAL_EVENT_TYPES for event in events):
+        return None
+    expected = ", ".join(sorted(TERMINAL_EVENT_TYPES))
+    if not events:
+        return f"the turn has no events, so nothing ends it (a turn ends with one of {expected})"
+    return (
+        f"no event ends the turn: its {len(events)} event(s) end with {events[-1].get('type')!r}, and a "
+        f"turn ends with one of {expected}"
+    )
+
+
 @dataclass(frozen=True)
 class Playback:
-    """The WebSocket frames of one turn with their send offsets in seconds."""
+    """The WebSocket frames of one turn with their send offsets in seconds.
+
+    ``unterminated`` says why the frames do not end the turn (None when they do).
+    """
 
     frames: tuple[str, ...]
     offsets_s: tuple[float, ...]
+    unterminated: str | None = None
 
     @classmethod
     def for_websocket(cls, turn: Turn, lane: str | None) -> Playback:
@@ -74,6 +95,7 @@ class Playback:
         return cls(
             tuple(compact(event) for event in events),
             tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
+            missing_terminal(events),
         )
 
     @classmethod
@@ -83,6 +105,7 @@ class Playback:
         return cls(
             tuple(sse_block(event) for event in events),
             tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
+            missing_terminal(events),
         )
 
     @functools.cached_property

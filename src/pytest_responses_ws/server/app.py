@@ -7,13 +7,14 @@ serves the WebSocket upgrade (WebSocket mode) and, for HTTP, ``POST`` with SSE.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import RwsError
+from ..errors import RecordingError, RwsError
 from .common import error_body
 from .http import HttpExchange
 from .mount import Mount
@@ -156,7 +157,18 @@ class LoopbackServer:
             # longer only while an answer is still arriving (clients may keep sockets open).
             mount.wait_idle(CLOSE_WAIT_S if mount.recording_in_flight() else CLOSE_GRACE_S)
             # The recorder is the server loop's: finish (and write) there, not from this thread.
-            failures = self.runner.run_on_loop(mount.finish, STOP_FINISH_S)
+            try:
+                failures = self.runner.run_on_loop(mount.finish, STOP_FINISH_S)
+            except concurrent.futures.TimeoutError:
+                with mount.lock:
+                    failures = list(mount.failures)
+                failures.append(
+                    RecordingError(
+                        f"recording failed: the loopback server did not finish writing {mount.path} within "
+                        f"{STOP_FINISH_S:g} s (its event loop was busy or blocked); the cassette may not "
+                        "have been written. Run the test again."
+                    )
+                )
         else:
             failures = mount.finish()
         for closer in mount.take_closers():

@@ -8,6 +8,9 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import RwsError
 from .runner import Scope
 
+#: Error code of the answer a client gets when the upstream stopped answering while recording.
+UPSTREAM_TIMEOUT_ERROR_CODE = "rws_upstream_timeout"
+
 
 class ProtocolViolation(RwsError, AssertionError):
     """The client sent something the Responses API does not allow."""

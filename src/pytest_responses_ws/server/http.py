@@ -14,14 +14,22 @@ from typing import Any
 
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
-from ..core.replay import MISS_ERROR_CODE, HttpAnswer
+from ..core.replay import MISS_ERROR_CODE, HttpAnswer, sse_block
+from ..core.stall import describe_stall, first_event_bound, idle_bound
 from ..errors import RecordingError
 from . import upstream_http
-from .common import ProtocolViolation, ServerError, error_body, scope_headers, shown_url
+from .common import (
+    UPSTREAM_TIMEOUT_ERROR_CODE,
+    ProtocolViolation,
+    ServerError,
+    error_body,
+    scope_headers,
+    shown_url,
+)
 from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import forwarded_headers, http_url
-from .upstream_http import UpstreamHttpError, UpstreamResponse
+from .upstream_http import UpstreamHttpError, UpstreamResponse, UpstreamStall
 
 SSE_CONTENT_TYPE = b"text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = b"application/json"
@@ -36,19 +44,24 @@ class HttpExchange:
         self.receive = receive
         self.send = send
         self.headers = scope_headers(scope)
+        #: Whether the answer's status line has gone to the client (then only the body can follow).
+        self.started = False
+        #: SSE events relayed so far while recording.
+        self.relayed_events = 0
+
+    async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def respond_json(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", JSON_CONTENT_TYPE),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", self.mount.next_request_id().encode()),
-                ],
-            }
+        await self.start_response(
+            status,
+            [
+                (b"content-type", JSON_CONTENT_TYPE),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", self.mount.next_request_id().encode()),
+            ],
         )
         await self.send({"type": "http.response.body", "body": payload})
 
@@ -72,10 +85,14 @@ class HttpExchange:
 
     async def _run(self) -> None:
         mount = self.mount
-        if self.scope.get("method") != "POST":
-            await self.respond_json(
-                405, error_body("method_not_allowed", "only POST /v1/responses is served on this path")
-            )
+        method = self.scope.get("method")
+        if method != "POST":
+            # The service answers other methods on this path with 405; a test that sends one
+            # has a bug whatever its client does with the answer.
+            below_mount = "/" + self.scope.get("path", "").split("/", 3)[-1]  # /rws/<mount>/...
+            message = f"{method} {below_mount} is not allowed: the Responses API takes POST only here"
+            mount.fail(ProtocolViolation(message))
+            await self.respond_json(405, error_body("method_not_allowed", message))
             return
         body = await self.read_body()
         arrived_ns = mount.clock()
@@ -129,11 +146,15 @@ class HttpExchange:
                 # 400, not 5xx: SDK retries would only delay the failure the test reports anyway.
                 await self.respond_json(400, error_body(MISS_ERROR_CODE, message))
                 return
-        await self.record(request, body, arrived_ns, connection_id, trace)
+        await self.record(request, body, arrived_ns, connection_id, trace, where)
 
     # -- replay ---------------------------------------------------------------
 
     async def replay(self, position: int, answer: HttpAnswer, trace: TurnTrace) -> None:
+        playback = self.mount.sse_playback(position)
+        if playback.unterminated is not None:
+            # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
+            self.mount.unterminated(position, playback.unterminated)
         # The terminal time is stamped before the answer's last bytes are handed over: once
         # the client has them, the test may read rws.turns.
         if not answer.stream:
@@ -141,17 +162,13 @@ class HttpExchange:
             trace.terminal_ns = self.mount.clock()
             await self.respond_json(answer.status, answer.body)
             return
-        playback = self.mount.sse_playback(position)
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", SSE_CONTENT_TYPE),
-                    (b"cache-control", b"no-cache"),
-                    (b"x-request-id", self.mount.next_request_id().encode()),
-                ],
-            }
+        await self.start_response(
+            200,
+            [
+                (b"content-type", SSE_CONTENT_TYPE),
+                (b"cache-control", b"no-cache"),
+                (b"x-request-id", self.mount.next_request_id().encode()),
+            ],
         )
         schedule = playback.schedule(self.mount.settings.timing.factor)
         if schedule is None:
@@ -175,7 +192,13 @@ class HttpExchange:
     # -- recording --------------------------------------------------------------
 
     async def record(
-        self, request: dict[str, Any], body: bytes, arrived_ns: int, connection_id: int, trace: TurnTrace
+        self,
+        request: dict[str, Any],
+        body: bytes,
+        arrived_ns: int,
+        connection_id: int,
+        trace: TurnTrace,
+        where: str,
     ) -> None:
         """Proxy the request upstream, relaying its answer as it arrives and recording it."""
         mount = self.mount
@@ -188,8 +211,13 @@ class HttpExchange:
             url += "?" + query
         headers = [*forwarded_headers(self.headers), ("accept-encoding", "identity")]  # bytes as they arrive
         pending = recorder.start_turn(connection_id, request, arrived_ns, transport="http")
+        settings = mount.settings
+        first_event = first_event_bound(settings.upstream_first_event_timeout)
+        idle = idle_bound(settings.upstream_idle_timeout)
         try:
-            async with upstream_http.post(url, outgoing, headers) as upstream:
+            async with upstream_http.post(
+                url, outgoing, headers, first_event=first_event, idle=idle
+            ) as upstream:
                 content_type = upstream.headers.get("content-type", "")
                 if upstream.status_code == 200 and content_type.startswith("text/event-stream"):
                     await self._relay_stream(upstream, pending, trace)
@@ -213,6 +241,18 @@ class HttpExchange:
                 else:
                     trace.terminal_ns = mount.clock()
                 await self._relay_plain(upstream, payload)
+        except UpstreamStall as exc:
+            recorder.discard(pending)
+            problem = describe_stall(where, exc.bound, self.relayed_events)
+            mount.recording_broken(
+                RecordingError(f"recording failed: {problem} Nothing was written; {mount.path} is unchanged.")
+            )
+            trace.outcome, trace.terminal_ns = "error", mount.clock()
+            short = (
+                f"pytest-responses-ws: the upstream stopped answering {where} "
+                f"({exc.bound.setting} = {exc.bound.seconds:g} s); see the test report"
+            )
+            await self._fail_answer(504, UPSTREAM_TIMEOUT_ERROR_CODE, short)
         except UpstreamHttpError as exc:
             recorder.discard(pending)
             mount.recording_broken(
@@ -222,16 +262,33 @@ class HttpExchange:
                 )
             )
             trace.outcome, trace.terminal_ns = "error", mount.clock()
-            with contextlib.suppress(OSError, RuntimeError):
-                await self.respond_json(
-                    502, error_body("rws_upstream_unavailable", f"upstream failed: {exc!r}")
-                )
+            await self._fail_answer(502, "rws_upstream_unavailable", f"upstream failed: {exc!r}")
+
+    async def _fail_answer(self, status: int, code: str, message: str) -> None:
+        """Tell the client the answer failed, in whatever part of the answer it is in.
+
+        Before the status line: a JSON error with ``status``. Mid-stream: an SSE ``error``
+        event in the service's nested form (the openai SDK raises ``APIError`` on it),
+        then the end of the body, so no client keeps reading.
+        """
+        with contextlib.suppress(OSError, RuntimeError):
+            if not self.started:
+                await self.respond_json(status, error_body(code, message, error_type="server_error"))
+                return
+            event = {
+                "type": "error",
+                "sequence_number": self.relayed_events,
+                "error": error_body(code, message, error_type="server_error")["error"],
+            }
+            block = sse_block(event).encode("utf-8")
+            await self.send({"type": "http.response.body", "body": block, "more_body": True})
+            await self.send({"type": "http.response.body", "body": b""})
 
     async def _relay_plain(self, upstream: UpstreamResponse, payload: bytes) -> None:
         headers = [(b"content-type", upstream.headers.get("content-type", "application/json").encode())]
         request_id = upstream.headers.get("x-request-id") or self.mount.next_request_id()
         headers.append((b"x-request-id", request_id.encode()))
-        await self.send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
+        await self.start_response(upstream.status_code, headers)
         await self.send({"type": "http.response.body", "body": payload})
 
     async def _relay_stream(self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace) -> None:
@@ -241,11 +298,12 @@ class HttpExchange:
         headers = [(b"content-type", SSE_CONTENT_TYPE), (b"cache-control", b"no-cache")]
         request_id = upstream.headers.get("x-request-id") or self.mount.next_request_id()
         headers.append((b"x-request-id", request_id.encode()))
-        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+        await self.start_response(200, headers)
         parser = SseParser()
         async for chunk in upstream.aiter_bytes():
             at_ns = mount.clock()
             for data in parser.feed(chunk):
+                self.relayed_events += 1
                 turn = recorder.on_http_event(pending, data, at_ns)
                 if turn is not None:
                     # Stored (and measured) before the client sees the terminal event: the

@@ -31,7 +31,14 @@ from ..core.match import MatchResult, TurnIndex, conversation_keys, turn_respons
 from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
 from ..core.record import SessionRecorder
 from ..core.replay import HttpAnswer, Playback, http_answer
-from ..errors import CassetteMissError, CassetteNotFoundError, RecordingError, RwsError, UnroutedRequestError
+from ..errors import (
+    CassetteFormatError,
+    CassetteMissError,
+    CassetteNotFoundError,
+    RecordingError,
+    RwsError,
+    UnroutedRequestError,
+)
 from ..redirect import refusal_message
 
 Clock = Callable[[], int]
@@ -283,6 +290,10 @@ class Mount:
             "to record the new turns and keep the others, run:\n"
             f"    {self.record_command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
         )
+
+    def unterminated(self, position: int, problem: str) -> None:
+        """A replayed turn has no terminal event: fail the test naming the cassette and turn."""
+        self.fail(CassetteFormatError(self.path, f"/turns/{position}/events", problem))
 
     def refuse(self, url: str) -> str:
         """A client tried to reach the real upstream while replaying: fail the test, say how to route it."""

@@ -25,6 +25,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: Largest WebSocket frame the server accepts; a bigger one closes the connection with 1009.
+#: The SDK sends frames over 1 MiB routinely (it never negotiates compression).
+WS_MAX_FRAME_BYTES = 64 * 1024 * 1024
 #: How long start and stop may take before the runner gives up.
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
@@ -98,8 +101,7 @@ class LoopbackRunner:
             self._app,
             lifespan="on",
             ws="websockets-sansio",
-            # The SDK sends frames over 1 MiB routinely and never negotiates compression.
-            ws_max_size=64 * 1024 * 1024,
+            ws_max_size=WS_MAX_FRAME_BYTES,
             ws_per_message_deflate=False,
             ws_ping_interval=None,
             log_level="warning",

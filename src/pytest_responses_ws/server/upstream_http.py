@@ -17,13 +17,23 @@ from urllib.parse import urlsplit
 
 import h11
 
+from ..core.stall import Bound
+
+#: Bound on opening the connection (TCP and TLS).
 CONNECT_TIMEOUT_S = 30.0
-READ_TIMEOUT_S = 300.0
 _CHUNK = 65536
 
 
 class UpstreamHttpError(OSError):
     """The upstream could not be reached, or broke the exchange."""
+
+
+class UpstreamStall(UpstreamHttpError):
+    """The upstream stayed silent longer than ``bound`` allows."""
+
+    def __init__(self, bound: Bound, host: str) -> None:
+        self.bound = bound
+        super().__init__(f"no data from {host} for {bound.seconds:g} s ({bound.setting})")
 
 
 class UpstreamResponse:
@@ -47,10 +57,16 @@ async def post(
     body: bytes,
     headers: Sequence[tuple[str, str]],
     *,
+    first_event: Bound,
+    idle: Bound,
     connect_timeout: float = CONNECT_TIMEOUT_S,
-    read_timeout: float = READ_TIMEOUT_S,
 ) -> AsyncIterator[UpstreamResponse]:
-    """POST ``body`` to ``url`` and yield the response with a streaming body."""
+    """POST ``body`` to ``url`` and yield the response with a streaming body.
+
+    Until the first byte of the body arrives (for a non-streamed request, the whole
+    answer) the upstream may stay silent for ``first_event``; then for ``idle`` between
+    chunks. Sending the request counts against ``first_event`` too.
+    """
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     host = parts.hostname or ""
@@ -77,22 +93,28 @@ async def post(
     ]
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
+    body_started = False
+
     async def next_event() -> object:
         while True:
             event = connection.next_event()
             if event is not h11.NEED_DATA:
                 return event
+            bound = idle if body_started else first_event
             try:
-                data = await asyncio.wait_for(reader.read(_CHUNK), read_timeout)
-            except asyncio.TimeoutError as exc:
-                raise UpstreamHttpError(f"no data from {host}:{port} for {read_timeout:.0f}s") from exc
+                data = await asyncio.wait_for(reader.read(_CHUNK), bound.seconds)
+            except asyncio.TimeoutError:
+                raise UpstreamStall(bound, f"{host}:{port}") from None
             connection.receive_data(data)
 
     try:
         writer.write(connection.send(h11.Request(method="POST", target=target, headers=request_headers)))
         writer.write(connection.send(h11.Data(data=body)))
         writer.write(connection.send(h11.EndOfMessage()))
-        await writer.drain()
+        try:
+            await asyncio.wait_for(writer.drain(), first_event.seconds)
+        except asyncio.TimeoutError:
+            raise UpstreamStall(first_event, f"{host}:{port}") from None
         event = await next_event()
         while isinstance(event, h11.InformationalResponse):
             event = await next_event()
@@ -103,9 +125,11 @@ async def post(
         }
 
         async def chunks() -> AsyncIterator[bytes]:
+            nonlocal body_started
             while True:
                 item = await next_event()
                 if isinstance(item, h11.Data):
+                    body_started = True
                     yield bytes(item.data)
                 elif isinstance(item, (h11.EndOfMessage, h11.ConnectionClosed)):
                     return

@@ -4,6 +4,11 @@ Replay answers each ``response.create`` from the mount's index; recording forwar
 frames both ways as they flow, through one upstream connection per client connection
 (``store: false`` chains resolve only on the same upstream socket). Named lanes
 (``stream_id``) are independent: with paced timing each lane plays in its own task.
+
+No client is left waiting: a turn the server cannot answer (a miss, a malformed frame,
+a replayed turn without a terminal event, an upstream that stopped answering) gets its
+``error`` event and then the connection is closed, so even a loop that ignores errors
+ends. The close codes are ones the openai SDK never reconnects on.
 """
 
 from __future__ import annotations
@@ -20,12 +25,21 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from ..cassette.model import Turn
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
-from ..core.replay import MISS_ERROR_CODE, compact, error_event
-from ..errors import RecordingError
-from .common import ProtocolViolation, ServerError, scope_headers, shown_url
+from ..core.replay import MISS_ERROR_CODE, Playback, compact, error_event
+from ..core.stall import Stall, StallWatch
+from ..errors import RecordingError, RwsError
+from .common import UPSTREAM_TIMEOUT_ERROR_CODE, ProtocolViolation, ServerError, scope_headers, shown_url
 from .mount import Mount
-from .runner import Receive, Scope, Send
+from .runner import WS_MAX_FRAME_BYTES, Receive, Scope, Send
 from .upstream import open_upstream_websocket, websocket_url
+
+#: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
+#: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
+TEST_FAILED_CLOSE_CODE = 1008
+#: Close code when the upstream failed while recording: 1014, bad gateway (never reconnected).
+UPSTREAM_FAILED_CLOSE_CODE = 1014
+#: Close code of a frame over the size limit (sent by the WebSocket layer, not by this module).
+MESSAGE_TOO_BIG_CLOSE_CODE = 1009
 
 
 class WebSocketSession:
@@ -51,6 +65,12 @@ class WebSocketSession:
         self._traced_turns = 0
         #: Traces of recorded turns waiting for their terminal event, per lane (FIFO).
         self._recording_traces: dict[str | None, deque[TurnTrace]] = {}
+        self.closed_by_server = False
+        #: While recording: the turns waiting on the upstream, and the task enforcing their bounds.
+        self._stall_watch: StallWatch | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._waiting = asyncio.Event()
+        self._stalled = False
 
     # -- plumbing ------------------------------------------------------------
 
@@ -72,8 +92,19 @@ class WebSocketSession:
         if self._closed:
             return
         self._closed = True
+        self.closed_by_server = True
         with contextlib.suppress(OSError, RuntimeError):
             await self.send_message({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def end_with_error(self, event: dict[str, Any], code: int, reason: str) -> None:
+        """Answer with ``event``, then close: the test has failed and no client may wait on."""
+        await self.send_event(event)
+        await self.close(code, "pytest-responses-ws: " + reason)
+
+    async def fail_turn(self, error: RwsError, event: dict[str, Any], reason: str) -> None:
+        """Fail the test with ``error``; the client gets ``event`` and the connection closes."""
+        self.mount.fail(error)
+        await self.end_with_error(event, TEST_FAILED_CLOSE_CODE, reason)
 
     def _where(self) -> str:
         return f"request {self.frames_received} on WebSocket connection {self.connection_id}"
@@ -108,6 +139,8 @@ class WebSocketSession:
                 if message["type"] == "websocket.disconnect":
                     close_code = message.get("code")
                     close_reason = message.get("reason") or ""
+                    if close_code == MESSAGE_TOO_BIG_CLOSE_CODE:
+                        mount.fail(ProtocolViolation(self._too_big(close_reason)))
                     break
                 text = message.get("text")
                 if text is None:
@@ -119,13 +152,17 @@ class WebSocketSession:
                 try:
                     await self.on_frame(text, mount.clock())
                 except Exception as exc:  # never a bare traceback: a failure of the test, and an answer
-                    mount.fail(
+                    await self.fail_turn(
                         ServerError(
                             f"the loopback server could not handle frame {self.frames_received}: {exc!r}"
-                        )
-                    )
-                    await self.send_event(
-                        error_event("rws_server_error", f"pytest-responses-ws: {exc!r}", status=500)
+                        ),
+                        error_event(
+                            "rws_server_error",
+                            f"pytest-responses-ws: {exc!r}",
+                            status=500,
+                            error_type="server_error",
+                        ),
+                        "server error",
                     )
         except OSError:
             close_code = 1006
@@ -134,6 +171,10 @@ class WebSocketSession:
             mount.remove_closer(closer)
             for task in self._lane_tails.values():
                 task.cancel()
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            if self.closed_by_server:
+                closed_by = "server"
             if self.closed_by_upstream:
                 closed_by = "upstream"
             if self.upstream is not None:
@@ -141,6 +182,23 @@ class WebSocketSession:
             if mount.finished:
                 closed_by = "test-end"
             mount.close_connection(self.connection_id, close_code, close_reason, closed_by, mount.clock())
+
+    def _too_big(self, reason: str) -> str:
+        """The failure for a 1009 close: which side's frame was too big, and the limit."""
+        where = f"WebSocket connection {self.connection_id}"
+        if f"limit of {WS_MAX_FRAME_BYTES} bytes" in reason:
+            return (
+                f"client frame {self.frames_received + 1} on {where} was too big for the loopback server "
+                f"({reason}): it accepts frames up to {WS_MAX_FRAME_BYTES // (1024 * 1024)} MiB and closed "
+                "the connection with code 1009 (message too big). Send less per response.create (large "
+                "files belong in file inputs, not inline)."
+            )
+        return (
+            f"the client closed {where} with code 1009 (message too big: {reason or 'no reason given'}): a "
+            "frame the server sent exceeded the client's own size limit. Answers of the real service "
+            "exceed 1 MiB; the openai SDK sets max_size=None, and a websockets client needs "
+            "connect(..., max_size=None) too."
+        )
 
     def _schedule_close(self) -> Any:
         """Close this connection from the server loop (the test that owns it has ended)."""
@@ -159,8 +217,11 @@ class WebSocketSession:
         data = _decode_frame(text)
         if isinstance(data, str):
             problem = f"malformed client frame {self.frames_received} on WebSocket connection {self.connection_id}: {data}"
-            mount.fail(ProtocolViolation(problem + f"\n    frame: {_preview(text)}"))
-            await self.send_event(error_event("invalid_request_error", problem))
+            await self.fail_turn(
+                ProtocolViolation(problem + f"\n    frame: {_preview(text)}"),
+                error_event("invalid_request_error", problem),
+                "malformed client frame",
+            )
             return
         lane = data.get("stream_id") if isinstance(data.get("stream_id"), str) else None
         if data["type"] != "response.create":
@@ -172,8 +233,11 @@ class WebSocketSession:
                 f"{data['type']!r} on WebSocket connection {self.connection_id} cannot be replayed: "
                 "cassettes hold response.create turns only"
             )
-            mount.fail(ProtocolViolation(problem))
-            await self.send_event(error_event("unsupported_event", problem, lane=lane))
+            await self.fail_turn(
+                ProtocolViolation(problem),
+                error_event("unsupported_event", problem, lane=lane),
+                "unsupported client event",
+            )
             return
         trace = mount.add_trace(
             TurnTrace(
@@ -199,7 +263,11 @@ class WebSocketSession:
             if not mount.records:
                 message = mount.miss(data, result, self._where())
                 trace.outcome, trace.terminal_ns = "miss", mount.clock()
-                await self.send_event(error_event(MISS_ERROR_CODE, message, lane=lane))
+                await self.end_with_error(
+                    error_event(MISS_ERROR_CODE, message, lane=lane),
+                    TEST_FAILED_CLOSE_CODE,
+                    "cassette miss, see the test report",
+                )
                 return
         self._recording_traces.setdefault(lane, deque()).append(trace)
         await self._record(data, text or "", lane, arrived_ns)
@@ -218,24 +286,28 @@ class WebSocketSession:
                     trace.terminal_ns = self.mount.clock()
                 if not await self.send_text(frame):
                     return
+            await self._end_unterminated(position, playback, lane)
             return
         previous = self._lane_tails.get(lane)
-        self._lane_tails[lane] = asyncio.create_task(self._paced(previous, playback.frames, schedule, trace))
+        self._lane_tails[lane] = asyncio.create_task(self._paced(previous, position, playback, lane, trace))
 
     async def _paced(
         self,
         previous: asyncio.Task[None] | None,
-        frames: tuple[str, ...],
-        schedule: list[float],
+        position: int,
+        playback: Playback,
+        lane: str | None,
         trace: TurnTrace,
     ) -> None:
         if previous is not None:
             # Creates on one lane run in order: wait for the one before to finish. asyncio.wait
             # does not raise the previous task's cancellation, so this task's own still does.
             await asyncio.wait({previous})
+        schedule = playback.schedule(self.mount.settings.timing.factor)
+        assert schedule is not None
         clock = self.mount.clock
-        last = len(frames) - 1
-        for i, (frame, at_s) in enumerate(zip(frames, schedule, strict=True)):
+        last = len(playback.frames) - 1
+        for i, (frame, at_s) in enumerate(zip(playback.frames, schedule, strict=True)):
             delay = at_s - (clock() - trace.arrived_ns) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -243,6 +315,22 @@ class WebSocketSession:
                 trace.terminal_ns = clock()
             if not await self.send_text(frame):
                 return
+        await self._end_unterminated(position, playback, lane)
+
+    async def _end_unterminated(self, position: int, playback: Playback, lane: str | None) -> None:
+        """A recorded turn without a terminal event leaves the client waiting: end it."""
+        if playback.unterminated is None:
+            return
+        self.mount.unterminated(position, playback.unterminated)
+        message = (
+            f"pytest-responses-ws: recorded turn {position} of {self.mount.path.name} has no terminal "
+            "event; see the test report"
+        )
+        await self.end_with_error(
+            error_event("rws_corrupt_cassette", message, status=500, lane=lane, error_type="server_error"),
+            TEST_FAILED_CLOSE_CODE,
+            "recorded turn without a terminal event",
+        )
 
     # -- recording ----------------------------------------------------------
 
@@ -262,10 +350,15 @@ class WebSocketSession:
             if deny_on_failure:
                 await self._deny(status, bytes(body or b""))
             else:
-                await self.send_event(
+                await self.end_with_error(
                     error_event(
-                        "rws_upstream_unavailable", f"could not reach the upstream {url}: {exc}", status=502
-                    )
+                        "rws_upstream_unavailable",
+                        f"could not reach the upstream {shown_url(url)}: {exc}",
+                        status=502,
+                        error_type="server_error",
+                    ),
+                    UPSTREAM_FAILED_CLOSE_CODE,
+                    "the upstream is unavailable",
                 )
             return False
         self._upstream_reader = asyncio.create_task(self._pump_upstream(self.upstream))
@@ -292,7 +385,65 @@ class WebSocketSession:
         # keeps the request as the client sent it.
         outgoing = mount.upstream_body(data, text.encode("utf-8"), self._upstream_ids).decode("utf-8")
         mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
+        self._watch_turn(lane)
         await self._forward(outgoing)
+
+    def _watch_turn(self, lane: str | None) -> None:
+        """Put the turn just sent upstream on the clock of the upstream bounds."""
+        if self._stall_watch is None:
+            settings = self.mount.settings
+            self._stall_watch = StallWatch(
+                settings.upstream_first_event_timeout, settings.upstream_idle_timeout
+            )
+            self._watchdog = asyncio.create_task(self._enforce_bounds(self._stall_watch))
+        self._stall_watch.start(self._where(), lane, self.mount.clock())
+        self._waiting.set()
+
+    async def _enforce_bounds(self, watch: StallWatch) -> None:
+        clock = self.mount.clock
+        while True:
+            deadline = watch.deadline_ns()
+            if deadline is None:
+                self._waiting.clear()
+                await self._waiting.wait()
+                continue
+            delay = (deadline - clock()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)  # then look again: events may have moved the deadline
+                continue
+            stall = watch.overdue(clock())
+            if stall is not None:
+                await self._on_stall(stall)
+                return
+
+    async def _on_stall(self, stall: Stall) -> None:
+        """The upstream stopped answering: fail the test, tell the client at once, drop the upstream."""
+        self._stalled = True
+        mount = self.mount
+        pending = self._recording_traces.get(stall.lane)
+        if pending:
+            trace = pending.popleft()
+            trace.outcome, trace.terminal_ns = "error", mount.clock()
+        mount.recording_broken(
+            RecordingError(
+                f"recording failed: {stall.describe()} Nothing was written; {mount.path} is unchanged."
+            )
+        )
+        await self.end_with_error(
+            error_event(
+                UPSTREAM_TIMEOUT_ERROR_CODE,
+                f"pytest-responses-ws: the upstream stopped answering {stall.where} "
+                f"({stall.bound.setting} = {stall.bound.seconds:g} s); see the test report",
+                status=504,
+                lane=stall.lane,
+                error_type="server_error",
+            ),
+            UPSTREAM_FAILED_CLOSE_CODE,
+            "the upstream stopped answering",
+        )
+        upstream = self.upstream
+        if upstream is not None:
+            upstream.transport.abort()  # a stalled peer would not answer a closing handshake either
 
     async def _forward(self, text: str) -> None:
         assert self.upstream is not None
@@ -315,6 +466,11 @@ class WebSocketSession:
                     data = None
                 turn = None
                 if isinstance(data, dict):
+                    if self._stall_watch is not None:
+                        lane = data.get("stream_id")
+                        self._stall_watch.on_event(
+                            lane if isinstance(lane, str) else None, data.get("type"), at_ns
+                        )
                     turn = recorder.on_event(self.connection_id, data, at_ns)
                     if turn is not None:
                         # Stored before the client sees the terminal event (it may end the test).
@@ -327,6 +483,10 @@ class WebSocketSession:
                     return
         except ConnectionClosed:
             pass
+        if self._stalled:
+            return  # reported, and the client told, by _on_stall
+        if self._watchdog is not None:
+            self._watchdog.cancel()  # nothing more can arrive: the close is reported below
         cut = recorder.abandon(self.connection_id)
         if cut:
             # Known now, so the test fails in its call phase; the cassette will not be written.

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..cassette.model import Turn
 from .normalize import canonical_json, normalize_input, normalize_params, response_output
+from .placeholders import Placeholders
 from .synthesize import response_from_events
 
 _ROOT = b"rws-context-v1"
@@ -89,6 +90,10 @@ class TurnIndex:
     #: a client that resends its history shares a long prefix with its previous request.
     _last_texts: list[str] = field(default_factory=list)
     _last_states: list[bytes] = field(default_factory=list)
+    #: Recorded parameters and items with redacted parts, which incoming requests fill.
+    #: Empty for a cassette without redactions: then matching never looks at them.
+    placeholder_params: Placeholders = field(default_factory=Placeholders)
+    placeholder_items: Placeholders = field(default_factory=Placeholders)
 
     @classmethod
     def build(
@@ -110,13 +115,18 @@ class TurnIndex:
         """
         parent = request.get("previous_response_id")
         items = normalize_input(request.get("input"))
+        if self.placeholder_items:
+            items = [self.placeholder_items.fill(item) for item in items]
         if parent is None:
             context = self._fold_history(items)
         elif parent in self._after:
             context = _fold(self._after[parent], items)
         else:
             context = _fold(_fold(_ROOT, [{"previous_response_id": parent}]), items)
-        return RequestKey(self._digest_params(normalize_params(request, self.ignore)), context)
+        params = normalize_params(request, self.ignore)
+        if self.placeholder_params:
+            params = self.placeholder_params.fill(params)
+        return RequestKey(self._digest_params(params), context)
 
     def _digest_params(self, params: dict[str, Any]) -> bytes:
         if params != self._last_params:
@@ -148,15 +158,23 @@ class TurnIndex:
         """Index a turn (recorded earlier or just now) and return its position."""
         position = len(self.turns)
         self.turns.append(turn)
+        response = turn_response(turn)
+        self._learn_placeholders(turn, response)
         key = self.key_for(turn.request)
         self.keys.append(key)
         self._by_key.setdefault(key, []).append(position)
-        response = turn_response(turn)
         response_id = turn.response_id
         if response_id is not None:
             self._after[response_id] = _fold(key.context, response_output(response))
             self._creator[response_id] = position
         return position
+
+    def _learn_placeholders(self, turn: Turn, response: Mapping[str, Any] | None) -> None:
+        # Output items count too: a client resending its history sends them back, with
+        # the secret the live answer had where the recording has the placeholder.
+        self.placeholder_params.add(normalize_params(turn.request, self.ignore))
+        for item in [*normalize_input(turn.request.get("input")), *response_output(response)]:
+            self.placeholder_items.add(item)
 
     # -- lookup -----------------------------------------------------------
 

@@ -75,6 +75,9 @@ class WebSocketSession:
         with contextlib.suppress(OSError, RuntimeError):
             await self.send_message({"type": "websocket.close", "code": code, "reason": reason})
 
+    def _query(self) -> str:
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")
+
     def _where(self) -> str:
         return f"request {self.frames_received} on WebSocket connection {self.connection_id}"
 
@@ -87,6 +90,9 @@ class WebSocketSession:
         mount = self.mount
         started = mount.clock()
         handshake_ns: int | None = None
+        if mount.recorder is not None:
+            # Azure-style clients put the key in the query string; upstreams echo it back.
+            mount.recorder.redactor.learn_query(self._query())
         if mount.records and not mount.replays:
             # Everything is recorded: open the upstream first so its verdict on the
             # handshake (a 401 for a bad key, say) reaches the client as it is.
@@ -197,7 +203,7 @@ class WebSocketSession:
                 await self._play(result.turn, lane, trace)
                 return
             if not mount.records:
-                message = mount.miss(data, result, self._where())
+                message = mount.miss(data, result, self._where(), headers=self.headers, query=self._query())
                 trace.outcome, trace.terminal_ns = "miss", mount.clock()
                 await self.send_event(error_event(MISS_ERROR_CODE, message, lane=lane))
                 return
@@ -247,7 +253,7 @@ class WebSocketSession:
     # -- recording ----------------------------------------------------------
 
     async def _connect_upstream(self, deny_on_failure: bool = False) -> bool:
-        url = websocket_url(self.mount.settings.upstream, query=self.scope.get("query_string", b"").decode())
+        url = websocket_url(self.mount.settings.upstream, query=self._query())
         try:
             self.upstream = await open_upstream_websocket(url, self.headers)
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
@@ -255,7 +261,8 @@ class WebSocketSession:
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""
             self.mount.recording_broken(
                 RecordingError(
-                    f"recording failed: could not open the upstream WebSocket {shown_url(url)}: {exc}. "
+                    f"recording failed: could not open the upstream WebSocket {shown_url(url)}: "
+                    f"{self.mount.mask(str(exc))}. "
                     f"Nothing was written; {self.mount.path} is unchanged."
                 )
             )
@@ -264,7 +271,9 @@ class WebSocketSession:
             else:
                 await self.send_event(
                     error_event(
-                        "rws_upstream_unavailable", f"could not reach the upstream {url}: {exc}", status=502
+                        "rws_upstream_unavailable",
+                        f"could not reach the upstream {shown_url(url)}: {self.mount.mask(str(exc))}",
+                        status=502,
                     )
                 )
             return False
@@ -333,7 +342,7 @@ class WebSocketSession:
             mount.recording_broken(
                 RecordingError(
                     f"recording failed: the upstream closed WebSocket connection {self.connection_id} "
-                    f"(code {upstream.close_code}, reason {upstream.close_reason or ''!r}) before answering "
+                    f"(code {upstream.close_code}, reason {mount.mask(upstream.close_reason or '')!r}) before answering "
                     f"{len(cut)} request(s) completely. Nothing was written; {mount.path} is unchanged."
                 )
             )

@@ -98,6 +98,8 @@ _SHAPED_SECRET = re.compile(
 )
 #: What separates the parts of a weak position (a user agent, a URL, a cookie string).
 _PART_SEPARATORS = re.compile(r"[\s;,()<>\"'\[\]{}/=&?:@|\\]+")
+_PIECE_SEPARATORS = re.compile(r"[-_.]+")
+_EDGE_PUNCTUATION = "+-_.~!*#$%^"
 _HEX = re.compile(r"[0-9a-fA-F-]+")
 
 
@@ -121,8 +123,21 @@ def looks_like_token(part: str) -> bool:
 
 
 def token_parts(text: str) -> list[str]:
-    """The parts of ``text`` that look like tokens (see :func:`looks_like_token`)."""
-    return [part for part in _PART_SEPARATORS.split(text) if part and looks_like_token(part)]
+    """The parts of ``text`` that look like tokens (see :func:`looks_like_token`).
+
+    A part joined to words by ``-``, ``_`` or ``.`` (``worker-<token>``) yields both the
+    whole part and the token inside it, so the token is found where it appears alone.
+    """
+    found = []
+    for part in _PART_SEPARATORS.split(text):
+        part = part.strip(_EDGE_PUNCTUATION)
+        if not part or not looks_like_token(part):
+            continue
+        found.append(part)
+        found += [
+            piece for piece in _PIECE_SEPARATORS.split(part) if piece != part and looks_like_token(piece)
+        ]
+    return found
 
 
 def shaped_secrets(text: str) -> list[str]:

@@ -56,7 +56,12 @@ def _hide_unrecorded_runs(recorded: str, sent: str) -> str:
     more non-space characters missing from the recorded text is hidden.
     """
     known = set(recorded.replace(REDACTED, " ").split())
-    return re.sub(r"\S{8,}", lambda m: m.group(0) if m.group(0) in known else REDACTED, sent)
+
+    def hide(run: re.Match[str]) -> str:
+        text = run.group(0)
+        return text if text in known or REDACTED in text else REDACTED
+
+    return re.sub(r"\S{8,}", hide, sent)
 
 
 def _show(value: Any) -> str:

@@ -13,6 +13,7 @@ would survive there.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ SECRETS = {
 
 PROJECT_TEST = """
 import json
+import socket
 
 import httpx
 import pytest
@@ -176,3 +178,44 @@ def test_a_miss_report_never_shows_a_secret(project: Project, sim: Any) -> None:
     replayed.stdout.fnmatch_lines(["*matched no recorded turn*"])
     assert "what is the time?" in replayed.stdout.str()
     _assert_nothing_leaked(project, replayed)
+
+
+def test_an_unreachable_upstream_is_reported_without_the_key_in_the_url(project: Project) -> None:
+    # Azure-style clients put the key in the query string; the failure names the upstream
+    # URL, to the test report and to the client, without it.
+    key = SECRETS["query"]
+    project.write(
+        "test_down",
+        f"""
+import json
+import socket
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+KEY = {key!r}
+
+@pytest.mark.rws_transports("ws")
+def test_ws(rws):
+    with connect(rws.websocket_base_url + "/responses?api-key=" + KEY) as ws:
+        ws.send(json.dumps({{"type": "response.create", "model": "gpt-5.2", "input": "hi"}}))
+        print("client got", ws.recv(timeout=5))
+
+@pytest.mark.rws_transports("http")
+def test_http(rws):
+    answer = httpx.post(rws.base_url + "/responses?api-key=" + KEY, json={{"model": "gpt-5.2", "input": "hi"}})
+    print("client got", answer.status_code, answer.text)
+""",
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    result = project.run(
+        "--rws-record-mode=new_episodes", f"--rws-upstream=http://127.0.0.1:{closed_port}/v1", "-s"
+    )
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str() + result.stderr.str()
+    assert "rws_upstream_unavailable" in output
+    assert "recording failed" in output
+    assert _leaks(output) == []

@@ -246,8 +246,15 @@ class Redactor:
                 self.learn_credential(_authorization_credential(authorization))
                 self.learn_credential(authorization)
             headers = tool.get("headers")
-            if isinstance(headers, Mapping):
-                self.learn({str(k): v for k, v in headers.items() if isinstance(v, str)})
+            for name, value in headers.items() if isinstance(headers, Mapping) else ():
+                if not isinstance(value, str):
+                    continue
+                # Headers given to a tool are there to authenticate it: a credential-named
+                # one is a secret whatever it looks like.
+                if self.is_secret_header(str(name)):
+                    self.learn_credential(value)
+                    self.learn_credential(_authorization_credential(value))
+                self.learn_weak(value)
             for field in ("server_url", "connector_url"):
                 if isinstance(tool.get(field), str):
                     self.learn_url(tool[field])

@@ -219,3 +219,28 @@ def test_http(rws):
     assert "rws_upstream_unavailable" in output
     assert "recording failed" in output
     assert _leaks(output) == []
+
+
+def test_a_malformed_frame_is_shown_without_the_connections_secrets(project: Project) -> None:
+    key = SECRETS["authorization"]
+    project.write(
+        "test_frame",
+        f"""
+import pytest
+from websockets.sync.client import connect
+
+KEY = {key!r}
+
+@pytest.mark.rws_transports("ws")
+def test_ws(rws):
+    with connect(rws.websocket_base_url + "/responses", additional_headers={{"Authorization": "Bearer " + KEY}}) as ws:
+        ws.send('{{"type": "response.create", "model": "gpt-5.2", "input": "my key: ' + KEY + '"')
+        ws.recv(timeout=5)
+""",
+    )
+    result = project.run("--rws-record-mode=none")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "malformed client frame" in output
+    assert "my key: [redacted]" in output
+    assert _leaks(output) == []

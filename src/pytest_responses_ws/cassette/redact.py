@@ -82,10 +82,9 @@ _LANE_KEYS = frozenset({"stream_id"})
 _DIGIT_AHEAD = r"(?=[A-Za-z_-]*[0-9])"
 _SHAPED_SECRET = re.compile(
     r"(?<![A-Za-z0-9])(?:"
-    rf"(?:sk|rk|pk)-{_DIGIT_AHEAD}[A-Za-z0-9_-]{{16,}}"
-    rf"|sess-{_DIGIT_AHEAD}[A-Za-z0-9_-]{{16,}}"
-    rf"|org-{_DIGIT_AHEAD}[A-Za-z0-9_-]{{12,}}"
-    rf"|proj_{_DIGIT_AHEAD}[A-Za-z0-9_-]{{12,}}"
+    rf"(?:sk|rk|pk)-(?:proj-|svcacct-|admin-)?{_DIGIT_AHEAD}[A-Za-z0-9_-]{{16,}}"
+    # OpenAI session, organization and project ids: an alphanumeric tail, no dashes.
+    rf"|(?:sess-|org-|proj_){_DIGIT_AHEAD}[A-Za-z0-9]{{16,}}"
     r"|(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}"
     r"|github_pat_[A-Za-z0-9_]{20,}"
     r"|glpat-[A-Za-z0-9_-]{20,}"
@@ -94,7 +93,8 @@ _SHAPED_SECRET = re.compile(
     r"|AIza[0-9A-Za-z_-]{30,}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
     r")"
-    r"|(?<=Bearer )[^\s\"'<>]{8,}",
+    # What follows "Bearer " is a credential if it has a digit ("Bearer authentication" is prose).
+    r"|(?<=Bearer )(?=[^\s\"'<>]*[0-9])[^\s\"'<>]{8,}",
 )
 #: What separates the parts of a weak position (a user agent, a URL, a cookie string).
 _PART_SEPARATORS = re.compile(r"[\s;,()<>\"'\[\]{}/=&?:@|\\]+")

@@ -150,9 +150,18 @@ class Mount:
             for t in compute_turn_metrics(traces, tools)
         ]
 
-    def mask(self, text: str) -> str:
-        """``text`` fit for a message or report: without learned secrets or token-looking parts."""
+    def mask(self, text: str, headers: Mapping[str, str] | None = None) -> str:
+        """``text`` fit for a message or report: without learned secrets or token-looking parts.
+
+        ``headers``, when given, are the request's: their secrets are hidden too.
+        """
         redactor = self.recorder.redactor if self.recorder is not None else Redactor()
+        if headers:
+            known = redactor.secrets
+            redactor = Redactor(self.settings.filter_headers)
+            redactor.learn(headers)
+            for secret in known:
+                redactor.learn_credential(secret)
         return redactor.scrub_loose(text)
 
     def counts(self) -> dict[str, int]:

@@ -165,7 +165,10 @@ class WebSocketSession:
         data = _decode_frame(text)
         if isinstance(data, str):
             problem = f"malformed client frame {self.frames_received} on WebSocket connection {self.connection_id}: {data}"
-            mount.fail(ProtocolViolation(problem + f"\n    frame: {_preview(text)}"))
+            # The frame is shown (cut short), without the secrets of this connection.
+            mount.fail(
+                ProtocolViolation(problem + f"\n    frame: {mount.mask(_preview(text), self.headers)}")
+            )
             await self.send_event(error_event("invalid_request_error", problem))
             return
         lane = data.get("stream_id") if isinstance(data.get("stream_id"), str) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any
@@ -385,3 +386,9 @@ def test_the_recorder_scrubs_lanes_close_reasons_and_the_user_agent() -> None:
     assert record.close is not None and record.close.reason == f"bye {REDACTED}"
     assert record.headers["user-agent"] == f"my-agent/1.0 (+{REDACTED})"
     assert recorder.user_agent == f"my-agent/1.0 (+{REDACTED})"
+
+
+def test_a_basic_credentials_password_is_learned() -> None:
+    redactor = Redactor()
+    redactor.learn({"authorization": "Basic " + base64.b64encode(b"me:hunter2-Pa55word").decode()})
+    assert redactor.scrub_text("the password hunter2-Pa55word") == f"the password {REDACTED}"

@@ -24,6 +24,7 @@ events with the lane of the incoming request, so a redacted lane still plays.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -150,6 +151,18 @@ def _authorization_credential(value: str) -> str:
     return credential.strip() or scheme.strip()
 
 
+def _basic_password(value: str) -> str | None:
+    """The password of a ``Basic`` credential (base64 of ``user:password``), if it is one."""
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] or None
+
+
 def _cookie_values(header: str, value: str) -> list[str]:
     # Of a set-cookie, only the cookie's own value is secret; path, domain and expiry are not.
     pairs = [value.split(";", 1)[0]] if header == "set-cookie" else value.split(";")
@@ -160,8 +173,7 @@ class Redactor:
     """Learns secret values from where requests carry credentials, and removes them."""
 
     def __init__(self, extra_header_names: Iterable[str] = ()) -> None:
-        self._extra = frozenset(name.lower() for name in extra_header_names)
-        self._names = SECRET_HEADERS | self._extra
+        self._names = SECRET_HEADERS | {name.lower() for name in extra_header_names}
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
 
@@ -202,6 +214,9 @@ class Redactor:
                 credential = _authorization_credential(value)
                 self.learn_credential(credential)
                 self.learn_weak(credential)  # the parts of a compound credential, too
+                password = _basic_password(value)
+                if password:
+                    self.learn_credential(password)
             elif lowered in ("cookie", "set-cookie"):
                 for cookie in _cookie_values(lowered, value):
                     self.learn_weak(cookie)

@@ -183,3 +183,15 @@ def test_token_parts_find_a_token_inside_a_joined_name() -> None:
         "Ln2LaneNameToken6Xb9Fq",
     ]
     assert token_parts("OpenAI/Python 2.8.1") == []
+
+
+def test_a_unit_recorded_as_is_is_never_taken_for_another_turns_template() -> None:
+    # Turn 0 was recorded for user alice (no secret); turn 1 had a secret in the same place.
+    alice = {"model": "m", "input": "hi", "metadata": {"user": "alice-0001"}}
+    redacted = {"model": "m", "input": "hi", "metadata": {"user": REDACTED}}
+    index = TurnIndex.build([_turn(alice), _turn(redacted, "resp_2")])
+    assert index.lookup(alice).turn == 0
+    assert index.lookup({**alice, "metadata": {"user": "sk-proj-9fQ2xLm7Tz0aB4cD8eF1"}}).turn == 1
+    # Whatever the order they were recorded in.
+    index = TurnIndex.build([_turn(redacted, "resp_2"), _turn(alice)])
+    assert index.lookup(alice).turn == 1

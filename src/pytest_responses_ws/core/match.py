@@ -12,11 +12,13 @@ how much they differ and shows where.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..cassette.model import Turn
+from ..cassette.redact import REDACTED
 from .normalize import canonical_json, normalize_input, normalize_params, response_output
 from .placeholders import Placeholders
 from .synthesize import response_from_events
@@ -94,6 +96,7 @@ class TurnIndex:
     #: Empty for a cassette without redactions: then matching never looks at them.
     placeholder_params: Placeholders = field(default_factory=Placeholders)
     placeholder_items: Placeholders = field(default_factory=Placeholders)
+    _has_redactions: bool = False
 
     @classmethod
     def build(
@@ -170,10 +173,22 @@ class TurnIndex:
         return position
 
     def _learn_placeholders(self, turn: Turn, response: Mapping[str, Any] | None) -> None:
+        output = response_output(response)
+        if not self._has_redactions:
+            # Until a turn has a redacted part, no templates are needed, nor a record of the
+            # plain units: one search of the turn's JSON text decides.
+            if REDACTED not in json.dumps([turn.request, output], ensure_ascii=False):
+                return
+            self._has_redactions = True
+            for earlier in self.turns[:-1]:
+                self._add_units(earlier, response_output(turn_response(earlier)))
+        self._add_units(turn, output)
+
+    def _add_units(self, turn: Turn, output: list[Any]) -> None:
         # Output items count too: a client resending its history sends them back, with
         # the secret the live answer had where the recording has the placeholder.
         self.placeholder_params.add(normalize_params(turn.request, self.ignore))
-        for item in [*normalize_input(turn.request.get("input")), *response_output(response)]:
+        for item in [*normalize_input(turn.request.get("input")), *output]:
             self.placeholder_items.add(item)
 
     # -- lookup -----------------------------------------------------------

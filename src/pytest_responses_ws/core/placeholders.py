@@ -97,14 +97,21 @@ class Placeholders:
     """Templates of recorded units with redacted parts, by their placeholder positions."""
 
     _tables: dict[tuple[Path, ...], dict[str, list[_Template]]] = field(default_factory=dict)
+    #: Recorded units without redacted parts (canonical JSON): sent verbatim, they are themselves.
+    _plain: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self._tables)
 
     def add(self, value: Any) -> None:
-        """Learn ``value`` (a recorded unit) as a template, if it has redacted parts."""
+        """Learn ``value`` (a recorded unit): a template if it has redacted parts.
+
+        A unit recorded as is stays itself even if it fits another turn's template
+        (``{"user": "alice-0001"}`` in one turn, a redacted user in another).
+        """
         found = list(placeholder_strings(value))
         if not found:
+            self._plain.add(canonical_json(value))
             return
         paths = tuple(path for path, _ in found)
         skeleton = _skeleton(value, paths)
@@ -114,6 +121,8 @@ class Placeholders:
 
     def fill(self, value: Any) -> Any:
         """The recorded form of ``value`` if it fits a template, else ``value`` itself."""
+        if canonical_json(value) in self._plain:
+            return value
         for paths, table in self._tables.items():
             skeleton = _skeleton(value, paths)
             for template in table.get(skeleton, ()) if skeleton is not None else ():

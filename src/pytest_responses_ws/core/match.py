@@ -31,8 +31,12 @@ def _fold_text(state: bytes, text: str) -> bytes:
 
 
 def _fold(state: bytes, items: Iterable[Any]) -> bytes:
-    for item in items:
-        state = _fold_text(state, canonical_json(item))
+    return _fold_texts(state, (canonical_json(item) for item in items))
+
+
+def _fold_texts(state: bytes, texts: Iterable[str]) -> bytes:
+    for text in texts:
+        state = _fold_text(state, text)
     return state
 
 
@@ -119,13 +123,15 @@ class TurnIndex:
         parent = request.get("previous_response_id")
         items = normalize_input(request.get("input"))
         if self.placeholder_items:
-            items = [self.placeholder_items.fill(item) for item in items]
-        if parent is None:
-            context = self._fold_history(items)
-        elif parent in self._after:
-            context = _fold(self._after[parent], items)
+            texts = [self.placeholder_items.fill_text(item) for item in items]
         else:
-            context = _fold(_fold(_ROOT, [{"previous_response_id": parent}]), items)
+            texts = [canonical_json(item) for item in items]
+        if parent is None:
+            context = self._fold_history(texts)
+        elif parent in self._after:
+            context = _fold_texts(self._after[parent], texts)
+        else:
+            context = _fold_texts(_fold(_ROOT, [{"previous_response_id": parent}]), texts)
         params = normalize_params(request, self.ignore)
         if self.placeholder_params:
             params = self.placeholder_params.fill(params)
@@ -136,14 +142,14 @@ class TurnIndex:
             self._last_params, self._last_params_digest = params, _params_digest(params)
         return self._last_params_digest
 
-    def _fold_history(self, items: list[Any]) -> bytes:
-        """Fold a whole conversation, reusing the prefix it shares with the previous one.
+    def _fold_history(self, texts: list[str]) -> bytes:
+        """Fold a whole conversation (its items' canonical JSON), reusing the prefix it shares
+        with the previous one.
 
         Without this a client that resends its history makes each turn cost its whole
         length, and a session the square of it. Items are compared by their canonical
         JSON, as the digests are (``==`` would take 1 and 1.0, or true and 1, as equal).
         """
-        texts = [canonical_json(item) for item in items]
         known, states = self._last_texts, self._last_states
         shared = 0
         limit = min(len(texts), len(known))

@@ -86,6 +86,8 @@ def _skeleton(value: Any, paths: tuple[Path, ...]) -> str | None:
 @dataclass(frozen=True)
 class _Template:
     value: Any
+    #: The canonical JSON of ``value``: what a filled unit is digested as.
+    text: str
     slots: tuple[tuple[Path, re.Pattern[str]], ...]
 
     def fits(self, value: Any) -> bool:
@@ -116,19 +118,32 @@ class Placeholders:
         paths = tuple(path for path, _ in found)
         skeleton = _skeleton(value, paths)
         assert skeleton is not None  # every path was just found to hold a string
-        template = _Template(value, tuple((path, slot_pattern(text)) for path, text in found))
+        slots = tuple((path, slot_pattern(text)) for path, text in found)
+        template = _Template(value, canonical_json(value), slots)
         self._tables.setdefault(paths, {}).setdefault(skeleton, []).append(template)
 
     def fill(self, value: Any) -> Any:
         """The recorded form of ``value`` if it fits a template, else ``value`` itself."""
         if canonical_json(value) in self._plain:
             return value
+        template = self._fitting(value)
+        return value if template is None else template.value
+
+    def fill_text(self, value: Any) -> str:
+        """The canonical JSON of :meth:`fill`'s result (what matching digests), computed once."""
+        text = canonical_json(value)
+        if text in self._plain:
+            return text
+        template = self._fitting(value)
+        return text if template is None else template.text
+
+    def _fitting(self, value: Any) -> _Template | None:
         for paths, table in self._tables.items():
             skeleton = _skeleton(value, paths)
             for template in table.get(skeleton, ()) if skeleton is not None else ():
                 if template.fits(value):
-                    return template.value
-        return value
+                    return template
+        return None
 
     def secrets_in(self, value: Any) -> list[str]:
         """What ``value`` has where templates have placeholders (to hide it in a miss report).

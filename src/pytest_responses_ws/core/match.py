@@ -101,6 +101,9 @@ class TurnIndex:
     placeholder_params: Placeholders = field(default_factory=Placeholders)
     placeholder_items: Placeholders = field(default_factory=Placeholders)
     _has_redactions: bool = False
+    #: Whether there are templates to fill (plain flags: the turn path checks them every time).
+    _fill_items: bool = False
+    _fill_params: bool = False
 
     @classmethod
     def build(
@@ -122,7 +125,7 @@ class TurnIndex:
         """
         parent = request.get("previous_response_id")
         items = normalize_input(request.get("input"))
-        if self.placeholder_items:
+        if self._fill_items:
             texts = [self.placeholder_items.fill_text(item) for item in items]
         else:
             texts = [canonical_json(item) for item in items]
@@ -133,7 +136,7 @@ class TurnIndex:
         else:
             context = _fold_texts(_fold(_ROOT, [{"previous_response_id": parent}]), texts)
         params = normalize_params(request, self.ignore)
-        if self.placeholder_params:
+        if self._fill_params:
             params = self.placeholder_params.fill(params)
         return RequestKey(self._digest_params(params), context)
 
@@ -196,6 +199,7 @@ class TurnIndex:
         self.placeholder_params.add(normalize_params(turn.request, self.ignore))
         for item in [*normalize_input(turn.request.get("input")), *output]:
             self.placeholder_items.add(item)
+        self._fill_items, self._fill_params = bool(self.placeholder_items), bool(self.placeholder_params)
 
     # -- lookup -----------------------------------------------------------
 

@@ -244,3 +244,63 @@ def test_ws(rws):
     assert "malformed client frame" in output
     assert "my key: [redacted]" in output
     assert _leaks(output) == []
+
+
+SDK_TEST = """
+import json
+
+import pytest
+
+ORG = {org!r}
+TOOLS = [{{"type": "function", "name": "get_weather", "parameters": {{"type": "object", "properties": {{}}}}}}]
+PROMPT = [{{"role": "user", "content": "Weather for the team of " + ORG + "?"}}]
+
+
+def _outputs(response):
+    return [
+        {{"type": "function_call_output", "call_id": item.call_id, "output": "sunny"}}
+        for item in response.output
+        if item.type == "function_call"
+    ]
+
+
+def test_agent(rws):
+    client = rws.openai_client(organization=ORG)
+    settings = dict(model="gpt-5.2", tools=TOOLS, store=False, metadata={{"org": ORG}})
+    if rws.transport == "ws":
+        previous, items = None, PROMPT
+        with client.responses.connect() as connection:
+            while True:
+                connection.response.create(input=items, previous_response_id=previous, **settings)
+                for event in connection:
+                    assert event.type != "error", event.error.message
+                    if event.type == "response.completed":
+                        break
+                items = _outputs(event.response)
+                if not items:
+                    return
+                previous = event.response.id
+    history = list(PROMPT)
+    while True:
+        response = client.responses.create(input=history, **settings)
+        outputs = _outputs(response)
+        if not outputs:
+            return
+        history += [item.to_dict() for item in response.output] + outputs
+"""
+
+
+def test_an_org_id_in_headers_metadata_and_prompt_replays_with_the_sdk(project: Project, sim: Any) -> None:
+    # The org id travels in the OpenAI-Organization header and in the body: stored redacted, the
+    # recording still replays, to the same org id and to another one (a CI account).
+    org = SECRETS["organization"]
+    project.write("test_org", SDK_TEST.format(org=org))
+    project.record(sim).assert_outcomes(passed=2)
+    for path in project.cassettes():
+        text = path.read_text(encoding="utf-8")
+        assert _leaks(text) == []
+        assert text.count('"org": "[redacted]"') >= 5  # one per turn of the tool loop
+    project.replay().assert_outcomes(passed=2)
+    source = project.path / "test_org.py"
+    source.write_text(source.read_text().replace(org, "org-CiAccount0123456789abcdef"))
+    project.replay().assert_outcomes(passed=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any
@@ -11,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pytest_responses_ws.cassette.redact import REDACTED, Redactor
-from pytest_responses_ws.core.record import redact_request
+from pytest_responses_ws.core.record import SessionRecorder, redact_request
 
 API_KEY = "fake-proj-Abc123Def456Ghi789"
 ORG = "org-7RqYbq2Xv0qLmN"
@@ -169,8 +170,18 @@ def test_secret_values_are_matched_literally() -> None:
 
 def test_cookie_values_are_learned_one_by_one() -> None:
     redactor = Redactor()
-    redactor.learn({"cookie": f"a={COOKIE_VALUE}; b=other-long-cookie"})
-    assert redactor.scrub_text(f"{COOKIE_VALUE} other-long-cookie a b") == f"{REDACTED} {REDACTED} a b"
+    redactor.learn({"cookie": f"a={COOKIE_VALUE}; b=0ther-L0ng-Cookie-9f8e7d"})
+    assert redactor.scrub_text(f"{COOKIE_VALUE} 0ther-L0ng-Cookie-9f8e7d a b") == f"{REDACTED} {REDACTED} a b"
+
+
+def test_cookie_values_that_look_like_words_are_not_secrets() -> None:
+    # A cookie is a credential only when it looks like one: ``onboarding=completed`` once
+    # turned every ``response.completed`` of a cassette into ``response.[redacted]``.
+    redactor = Redactor()
+    redactor.learn({"cookie": "onboarding=completed; theme=dark-mode; lang=en-US; consent=accepted-all"})
+    assert redactor.secrets == frozenset()
+    text = "response.completed in dark-mode, en-US, consent accepted-all"
+    assert redactor.scrub_text(text) == text
 
 
 def test_set_cookie_attributes_are_not_secrets() -> None:
@@ -218,7 +229,10 @@ def test_scrub_leaves_non_secret_data_identical(value: Any) -> None:
 )
 def test_no_secret_survives_scrubbing(parts: list[tuple[str, str, str]], as_keys: bool) -> None:
     strings = [f"{before}{secret}{after}" for before, secret, after in parts]
-    value: Any = {s: i for i, s in enumerate(strings)} if as_keys else [{"text": s} for s in strings]
+    # Secrets as keys: only the user's maps (metadata) may have them; keys elsewhere are protocol.
+    value: Any = (
+        {"metadata": {s: i for i, s in enumerate(strings)}} if as_keys else [{"text": s} for s in strings]
+    )
     scrubbed = _learned().scrub(value)
     for s in _strings(scrubbed):
         for secret in _SECRETS:
@@ -286,3 +300,95 @@ def test_redact_request_without_tool_credentials_is_an_equal_copy(request_: dict
     redacted = redact_request(request_)
     assert redacted == request_
     assert redacted is not request_
+
+
+# -- structure and positions ------------------------------------------------------------------------------
+
+TOKEN = "Tk7qZ2xLm9Wp4Rb8Nc3Vd6"
+
+
+def test_structure_is_never_rewritten() -> None:
+    redactor = Redactor()
+    # Even a credential that is an ordinary word only changes free text, never the protocol.
+    redactor.learn({"authorization": "Bearer response", "api-key": "completed-item"})
+    event = {
+        "type": "response.completed",
+        "sequence_number": 7,
+        "response": {"id": "resp_completed-item", "status": "completed", "output": []},
+        "item_id": "msg_completed-item",
+        "text": "response: completed-item",
+    }
+    scrubbed = redactor.scrub(event)
+    assert scrubbed == {**event, "text": f"{REDACTED}: {REDACTED}"}
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Client-Credential", "X-Id-Jwt", "X-Saml-Assertion", "X-Request-Signature", "X-Auth-Token"]
+)
+def test_credential_named_headers_are_redacted_and_their_tokens_learned(name: str) -> None:
+    redactor = Redactor()
+    assert redactor.headers({name: TOKEN}) == {name.lower(): REDACTED}
+    assert redactor.scrub_text(f"echo {TOKEN}") == f"echo {REDACTED}"
+
+
+def test_query_string_credentials_are_learned() -> None:
+    redactor = Redactor()
+    redactor.learn_query(f"api-version=2025-04-01-preview&api-key=plainwordkey&other={TOKEN}")
+    assert redactor.scrub_text("plainwordkey 2025-04-01-preview") == f"{REDACTED} 2025-04-01-preview"
+    assert redactor.scrub_text(TOKEN) == REDACTED
+
+
+def test_request_credentials_are_learned() -> None:
+    redactor = Redactor()
+    redactor.learn_request(
+        {
+            "tools": [
+                {
+                    "type": "mcp",
+                    "server_url": f"https://mcp.example/v1/{TOKEN}/sse",
+                    "authorization": "Bearer tok-12345678",
+                },
+                {
+                    "type": "mcp",
+                    "server_url": "https://mcp.example/sse",
+                    "headers": {"X-Key": "hdr-secret-1"},
+                },
+            ],
+            "stream_id": "lane-Ln2LaneNameToken6Xb9Fq",
+            "input": "my key is sk-proj-abcdefgh12345678ijkl",
+        }
+    )
+    text = f"{TOKEN} tok-12345678 hdr-secret-1 Ln2LaneNameToken6Xb9Fq sk-proj-abcdefgh12345678ijkl https://mcp.example/sse"
+    assert redactor.scrub_text(text) == " ".join([REDACTED] * 5) + " https://mcp.example/sse"
+
+
+def test_the_recorder_scrubs_lanes_close_reasons_and_the_user_agent() -> None:
+    recorder = SessionRecorder(0)
+    connection = recorder.open_connection("ws", {"user-agent": f"my-agent/1.0 (+{TOKEN})"}, 0)
+    lane = "worker-Ln2LaneNameToken6Xb9Fq"
+    pending = recorder.start_turn(
+        connection, {"type": "response.create", "stream_id": lane}, 0, transport="ws"
+    )
+    assert pending.lane is None  # the server passes the lane; here the default lane
+    recorder.start_turn(
+        connection, {"type": "response.create", "stream_id": lane}, 0, transport="ws", lane=lane
+    )
+    done = {"type": "response.completed", "response": {"id": "resp_1", "output": []}, "stream_id": lane}
+    turn = recorder.on_event(connection, done, 1)
+    assert turn is not None and turn.lane == lane  # as sent while the test runs: traces are routed by it
+    recorder.close_connection(connection, 1000, "bye Cr7CloseReasonToken3Kw8Pz", "client", 2)
+    recorder.scrub_all()
+    (stored,) = recorder.turns
+    assert stored.lane == REDACTED
+    assert stored.request["stream_id"] == REDACTED
+    assert stored.events[0].data["stream_id"] == REDACTED
+    (record,) = recorder.connections()
+    assert record.close is not None and record.close.reason == f"bye {REDACTED}"
+    assert record.headers["user-agent"] == f"my-agent/1.0 (+{REDACTED})"
+    assert recorder.user_agent == f"my-agent/1.0 (+{REDACTED})"
+
+
+def test_a_basic_credentials_password_is_learned() -> None:
+    redactor = Redactor()
+    redactor.learn({"authorization": "Basic " + base64.b64encode(b"me:hunter2-Pa55word").decode()})
+    assert redactor.scrub_text("the password hunter2-Pa55word") == f"the password {REDACTED}"

@@ -2,16 +2,22 @@
 
 Requests are compared in their normalized, effective form (the whole conversation, with
 ``previous_response_id`` expanded), so the diff shows what matching actually saw.
+
+A miss report goes to the terminal and to JUnit XML, so it never shows a secret: values
+are masked with what the caller's :class:`Redactor` learned (the incoming request's
+headers and query), credentials in the request body, anything with a credential's shape,
+and whatever the request has where the recorded side was redacted.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..cassette.redact import redact_request
+from ..cassette.redact import REDACTED, Redactor, redact_request
 from .match import MatchResult, TurnIndex
 from .normalize import canonical_json, normalize_params
 
@@ -30,12 +36,32 @@ class Difference:
     recorded: Any
     sent: Any
 
-    def describe(self) -> str:
+    def describe(self, mask: Callable[[Any], Any] = lambda value: value) -> str:
+        """One line for the report; ``mask`` hides secrets in the values shown."""
+        recorded, sent = mask(self.recorded), mask(self.sent)
+        if isinstance(self.recorded, str) and REDACTED in self.recorded and isinstance(sent, str):
+            sent = _hide_unrecorded_runs(self.recorded, sent)
         if self.recorded is _ABSENT:
-            return f"{self.pointer or '/'}: not recorded, sent {_show(self.sent)}"
+            return f"{self.pointer or '/'}: not recorded, sent {_show(sent)}"
         if self.sent is _ABSENT:
-            return f"{self.pointer or '/'}: recorded {_show(self.recorded)}, not sent"
-        return f"{self.pointer or '/'}: recorded {_show(self.recorded)}, sent {_show(self.sent)}"
+            return f"{self.pointer or '/'}: recorded {_show(recorded)}, not sent"
+        return f"{self.pointer or '/'}: recorded {_show(recorded)}, sent {_show(sent)}"
+
+
+def _hide_unrecorded_runs(recorded: str, sent: str) -> str:
+    """``sent`` with the long runs the recorded text does not have hidden.
+
+    The recorded text had a secret where it now says ``[redacted]``; where the sent text
+    does not fit it, which of its runs is the secret is unknown, so every run of 8 or
+    more non-space characters missing from the recorded text is hidden.
+    """
+    known = set(recorded.replace(REDACTED, " ").split())
+
+    def hide(run: re.Match[str]) -> str:
+        text = run.group(0)
+        return text if text in known or REDACTED in text else REDACTED
+
+    return re.sub(r"\S{8,}", hide, sent)
 
 
 def _show(value: Any) -> str:
@@ -74,10 +100,15 @@ def diff(recorded: Any, sent: Any, pointer: str = "") -> list[Difference]:
 def effective_view(index: TurnIndex, request: Mapping[str, Any]) -> dict[str, Any]:
     """The request as matching sees it: parameters plus the whole conversation."""
     view = normalize_params(request, index.ignore)
+    if index.placeholder_params:
+        view = dict(index.placeholder_params.fill(view))
     items = index.effective_input(request)
     if items is None:
         view["previous_response_id"] = request.get("previous_response_id")
         items = index.effective_input({"input": request.get("input")}) or []
+    if index.placeholder_items:
+        # Parts that fill a recorded placeholder are not differences (matching fills them too).
+        items = [index.placeholder_items.fill(item) for item in items]
     view["input"] = items
     return view
 
@@ -101,14 +132,20 @@ def explain_miss(
     where: str,
     cassette: str,
     record_hint: str,
+    redactor: Redactor | None = None,
 ) -> str:
-    """The full miss report shown in the test failure."""
+    """The full miss report shown in the test failure.
+
+    ``redactor`` holds what the incoming request's headers and query taught (see the
+    module docs); it is taught the request's own credentials here, and not kept.
+    """
+    mask = _masker(index, request, redactor or Redactor())
     lines = [
         f"{where} matched no recorded turn in {cassette}",
-        f"why: {result.reason}",
+        f"why: {mask(result.reason)}",
         "",
         "request sent (as received, transport fields included):",
-        *("    " + line for line in _request_lines(request)),
+        *("    " + line for line in _request_lines(mask(redact_request(request)))),
     ]
     if result.exhausted:
         played = ", ".join(f"turn {i}" for i in result.exhausted)
@@ -123,16 +160,34 @@ def explain_miss(
             count = len(differences)
             label = "identical" if count == 0 else f"{count} difference{'s' if count != 1 else ''}"
             lines.append(f"  turn {position} ({turn.transport}, connection {turn.connection}{lane}): {label}")
-            lines += [f"    {d.describe()}" for d in differences[:DIFFS_PER_TURN]]
+            lines += [f"    {d.describe(mask)}" for d in differences[:DIFFS_PER_TURN]]
             if count > DIFFS_PER_TURN:
                 lines.append(f"    … and {count - DIFFS_PER_TURN} more")
     lines += ["", record_hint]
     return "\n".join(lines)
 
 
+def _masker(index: TurnIndex, request: Mapping[str, Any], redactor: Redactor) -> Callable[[Any], Any]:
+    """A function hiding every secret the report could show, in any JSON value."""
+    redactor.learn_request(request)
+    sent = normalize_params(request, index.ignore)
+    captured = index.placeholder_params.secrets_in(sent)
+    for item in index.effective_input({"input": request.get("input")}) or []:
+        captured += index.placeholder_items.secrets_in(item)
+    for secret in captured:
+        redactor.learn_credential(secret)
+
+    def mask(value: Any) -> Any:
+        if value is _ABSENT:
+            return value
+        return redactor.scrub(value)
+
+    return mask
+
+
 def _request_lines(request: Mapping[str, Any], limit: int = 40) -> list[str]:
-    # Shown as received, but never with the credentials of tools (MCP servers, connectors).
-    text = json.dumps(redact_request(request), ensure_ascii=False, indent=2).splitlines()
+    # Shown as received, masked by the caller (tool credentials, learned and shaped secrets).
+    text = json.dumps(request, ensure_ascii=False, indent=2).splitlines()
     if len(text) > limit:
         return [*text[:limit], f"… ({len(text) - limit} more lines)"]
     return text

@@ -12,12 +12,15 @@ how much they differ and shows where.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..cassette.model import Turn
+from ..cassette.redact import REDACTED
 from .normalize import canonical_json, normalize_input, normalize_params, response_output
+from .placeholders import Placeholders
 from .synthesize import response_from_events
 
 _ROOT = b"rws-context-v1"
@@ -28,8 +31,12 @@ def _fold_text(state: bytes, text: str) -> bytes:
 
 
 def _fold(state: bytes, items: Iterable[Any]) -> bytes:
-    for item in items:
-        state = _fold_text(state, canonical_json(item))
+    return _fold_texts(state, (canonical_json(item) for item in items))
+
+
+def _fold_texts(state: bytes, texts: Iterable[str]) -> bytes:
+    for text in texts:
+        state = _fold_text(state, text)
     return state
 
 
@@ -89,6 +96,14 @@ class TurnIndex:
     #: a client that resends its history shares a long prefix with its previous request.
     _last_texts: list[str] = field(default_factory=list)
     _last_states: list[bytes] = field(default_factory=list)
+    #: Recorded parameters and items with redacted parts, which incoming requests fill.
+    #: Empty for a cassette without redactions: then matching never looks at them.
+    placeholder_params: Placeholders = field(default_factory=Placeholders)
+    placeholder_items: Placeholders = field(default_factory=Placeholders)
+    _has_redactions: bool = False
+    #: Whether there are templates to fill (plain flags: the turn path checks them every time).
+    _fill_items: bool = False
+    _fill_params: bool = False
 
     @classmethod
     def build(
@@ -110,27 +125,34 @@ class TurnIndex:
         """
         parent = request.get("previous_response_id")
         items = normalize_input(request.get("input"))
-        if parent is None:
-            context = self._fold_history(items)
-        elif parent in self._after:
-            context = _fold(self._after[parent], items)
+        if self._fill_items:
+            texts = [self.placeholder_items.fill_text(item) for item in items]
         else:
-            context = _fold(_fold(_ROOT, [{"previous_response_id": parent}]), items)
-        return RequestKey(self._digest_params(normalize_params(request, self.ignore)), context)
+            texts = [canonical_json(item) for item in items]
+        if parent is None:
+            context = self._fold_history(texts)
+        elif parent in self._after:
+            context = _fold_texts(self._after[parent], texts)
+        else:
+            context = _fold_texts(_fold(_ROOT, [{"previous_response_id": parent}]), texts)
+        params = normalize_params(request, self.ignore)
+        if self._fill_params:
+            params = self.placeholder_params.fill(params)
+        return RequestKey(self._digest_params(params), context)
 
     def _digest_params(self, params: dict[str, Any]) -> bytes:
         if params != self._last_params:
             self._last_params, self._last_params_digest = params, _params_digest(params)
         return self._last_params_digest
 
-    def _fold_history(self, items: list[Any]) -> bytes:
-        """Fold a whole conversation, reusing the prefix it shares with the previous one.
+    def _fold_history(self, texts: list[str]) -> bytes:
+        """Fold a whole conversation (its items' canonical JSON), reusing the prefix it shares
+        with the previous one.
 
         Without this a client that resends its history makes each turn cost its whole
         length, and a session the square of it. Items are compared by their canonical
         JSON, as the digests are (``==`` would take 1 and 1.0, or true and 1, as equal).
         """
-        texts = [canonical_json(item) for item in items]
         known, states = self._last_texts, self._last_states
         shared = 0
         limit = min(len(texts), len(known))
@@ -148,15 +170,36 @@ class TurnIndex:
         """Index a turn (recorded earlier or just now) and return its position."""
         position = len(self.turns)
         self.turns.append(turn)
+        response = turn_response(turn)
+        self._learn_placeholders(turn, response)
         key = self.key_for(turn.request)
         self.keys.append(key)
         self._by_key.setdefault(key, []).append(position)
-        response = turn_response(turn)
         response_id = turn.response_id
         if response_id is not None:
             self._after[response_id] = _fold(key.context, response_output(response))
             self._creator[response_id] = position
         return position
+
+    def _learn_placeholders(self, turn: Turn, response: Mapping[str, Any] | None) -> None:
+        output = response_output(response)
+        if not self._has_redactions:
+            # Until a turn has a redacted part, no templates are needed, nor a record of the
+            # plain units: one search of the turn's JSON text decides.
+            if REDACTED not in json.dumps([turn.request, output], ensure_ascii=False):
+                return
+            self._has_redactions = True
+            for earlier in self.turns[:-1]:
+                self._add_units(earlier, response_output(turn_response(earlier)))
+        self._add_units(turn, output)
+
+    def _add_units(self, turn: Turn, output: list[Any]) -> None:
+        # Output items count too: a client resending its history sends them back, with
+        # the secret the live answer had where the recording has the placeholder.
+        self.placeholder_params.add(normalize_params(turn.request, self.ignore))
+        for item in [*normalize_input(turn.request.get("input")), *output]:
+            self.placeholder_items.add(item)
+        self._fill_items, self._fill_params = bool(self.placeholder_items), bool(self.placeholder_params)
 
     # -- lookup -----------------------------------------------------------
 

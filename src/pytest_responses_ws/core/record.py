@@ -84,9 +84,11 @@ class SessionRecorder:
     ) -> int:
         """Register a client connection; returns its id within this recording."""
         connection_id = len(self._connections)
-        self.user_agent = self.user_agent or headers.get("user-agent")
         # Handshake and hop headers (host with its random port, sec-websocket-key) are noise in a diff.
         self.redactor.learn(headers)
+        agent = headers.get("user-agent")
+        if self.user_agent is None and agent is not None:
+            self.user_agent = self.redactor.scrub_loose(agent)
         headers = {k: v for k, v in headers.items() if k.lower() not in UNSTORED_HEADERS}
         record = ConnectionRecord(
             id=connection_id,
@@ -109,7 +111,9 @@ class SessionRecorder:
         conn = self._connections.get(connection_id)
         if conn is None or conn.record.close is not None:
             return
-        close = ConnectionClose(code, reason, by, _ms(at_ns - self._origin_ns))
+        # Close reasons are free text a client or upstream chose: they may carry a token.
+        self.redactor.learn_weak(reason)
+        close = ConnectionClose(code, self.redactor.scrub_loose(reason), by, _ms(at_ns - self._origin_ns))
         conn.record = ConnectionRecord(
             conn.record.id,
             conn.record.transport,
@@ -134,7 +138,7 @@ class SessionRecorder:
         lane: str | None = None,
     ) -> PendingTurn:
         """A request arrived complete; its events follow through :meth:`on_event`."""
-        self.redactor.learn_tool_credentials(request)
+        self.redactor.learn_request(request)
         pending = PendingTurn(connection_id, lane, transport, request, at_ns)
         if transport == "ws":
             self._connections[connection_id].lanes.setdefault(lane, deque()).append(pending)
@@ -187,6 +191,8 @@ class SessionRecorder:
             events=tuple(RecordedEvent(e.offset_ms, scrub(e.data)) for e in pending.events),
             transport=pending.transport,
             connection=pending.connection,
+            # The lane stays as sent while the test runs (the server routes traces by it);
+            # scrub_all masks it before the cassette is written.
             lane=pending.lane,
             outcome=outcome,
             status=status,
@@ -196,22 +202,33 @@ class SessionRecorder:
         self.turns.append(turn)
         return turn
 
+    def _lane(self, lane: str | None) -> str | None:
+        # Replay re-tags events with the incoming request's lane: a redacted lane name still plays.
+        return None if lane is None else self.redactor.scrub_loose(lane)
+
     def scrub_all(self) -> None:
         """Scrub every stored turn and connection again with every secret learned so far."""
         scrub = self.redactor.scrub
+        loose = self.redactor.scrub_loose
         self.turns = [
             dataclasses.replace(
                 turn,
                 request=scrub(turn.request),
                 events=tuple(RecordedEvent(e.offset_ms, scrub(e.data)) for e in turn.events),
                 body=None if turn.body is None else scrub(turn.body),
+                lane=self._lane(turn.lane),
             )
             for turn in self.turns
         ]
         for conn in self._connections.values():
+            close = conn.record.close
             conn.record = dataclasses.replace(
-                conn.record, headers={k: self.redactor.scrub_text(v) for k, v in conn.record.headers.items()}
+                conn.record,
+                headers={k: loose(v) for k, v in conn.record.headers.items()},
+                close=None if close is None else dataclasses.replace(close, reason=loose(close.reason)),
             )
+        if self.user_agent is not None:
+            self.user_agent = loose(self.user_agent)
 
     def unfinished(self) -> list[PendingTurn]:
         """Turns whose answer never ended (the upstream dropped mid-stream)."""

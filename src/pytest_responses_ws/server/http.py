@@ -65,6 +65,9 @@ class HttpExchange:
         )
         await self.send({"type": "http.response.body", "body": payload})
 
+    def _query(self) -> str:
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")
+
     async def read_body(self) -> bytes | None:
         chunks = []
         while True:
@@ -104,6 +107,7 @@ class HttpExchange:
         if mount.recorder is not None:
             # Keep-alive connections carry per-request credentials (with_options, extra_headers).
             mount.recorder.redactor.learn(self.headers)
+            mount.recorder.redactor.learn_query(self._query())
         try:
             request = json.loads(body)
         except (ValueError, RecursionError) as exc:
@@ -141,7 +145,7 @@ class HttpExchange:
                 await self.replay(result.turn, mount.http_answer(result.turn, wants_stream), trace)
                 return
             if not mount.records:
-                message = mount.miss(request, result, where)
+                message = mount.miss(request, result, where, headers=self.headers, query=self._query())
                 trace.outcome, trace.terminal_ns = "miss", mount.clock()
                 # 400, not 5xx: SDK retries would only delay the failure the test reports anyway.
                 await self.respond_json(400, error_body(MISS_ERROR_CODE, message))
@@ -206,7 +210,7 @@ class HttpExchange:
         assert recorder is not None
         outgoing = mount.upstream_body(request, body)
         url = http_url(mount.settings.upstream) + "/responses"
-        query = self.scope.get("query_string", b"").decode()
+        query = self._query()
         if query:
             url += "?" + query
         headers = [*forwarded_headers(self.headers), ("accept-encoding", "identity")]  # bytes as they arrive
@@ -257,12 +261,14 @@ class HttpExchange:
             recorder.discard(pending)
             mount.recording_broken(
                 RecordingError(
-                    f"recording failed: the upstream request to {shown_url(url)} failed: {exc!r}. "
+                    f"recording failed: the upstream request to {shown_url(url)} failed: {mount.mask(repr(exc))}. "
                     f"Nothing was written; {mount.path} is unchanged."
                 )
             )
             trace.outcome, trace.terminal_ns = "error", mount.clock()
-            await self._fail_answer(502, "rws_upstream_unavailable", f"upstream failed: {exc!r}")
+            await self._fail_answer(
+                502, "rws_upstream_unavailable", f"upstream failed: {mount.mask(repr(exc))}"
+            )
 
     async def _fail_answer(self, status: int, code: str, message: str) -> None:
         """Tell the client the answer failed, in whatever part of the answer it is in.

@@ -149,10 +149,27 @@ class Mount:
         return answer
 
     def turn_metrics(self, tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
-        """Metrics of the turns so far."""
+        """Metrics of the turns so far (lane names masked: they end up in reports)."""
         with self.lock:
             traces = list(self.traces)
-        return compute_turn_metrics(traces, tools)
+        return [
+            t if t.lane is None else dataclasses.replace(t, lane=self.mask(t.lane))
+            for t in compute_turn_metrics(traces, tools)
+        ]
+
+    def mask(self, text: str, headers: Mapping[str, str] | None = None) -> str:
+        """``text`` fit for a message or report: without learned secrets or token-looking parts.
+
+        ``headers``, when given, are the request's: their secrets are hidden too.
+        """
+        redactor = self.recorder.redactor if self.recorder is not None else Redactor()
+        if headers:
+            known = redactor.secrets
+            redactor = Redactor(self.settings.filter_headers)
+            redactor.learn(headers)
+            for secret in known:
+                redactor.learn_credential(secret)
+        return redactor.scrub_loose(text)
 
     def counts(self) -> dict[str, int]:
         with self.lock:
@@ -265,12 +282,26 @@ class Mount:
                 # It was answered live, so it counts as played in this test.
                 self.index.mark_played(self.index.add(turn))
 
-    def miss(self, request: dict[str, Any], result: MatchResult, where: str) -> str:
-        """Record a miss; returns the short message for the client's error event."""
+    def miss(
+        self,
+        request: dict[str, Any],
+        result: MatchResult,
+        where: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        query: str = "",
+    ) -> str:
+        """Record a miss; returns the short message for the client's error event.
+
+        ``headers`` and ``query`` are the request's: the report hides the secrets they carry.
+        """
         if self.missing_cassette:
             error: RwsError = CassetteNotFoundError(self.path, self.record_command)
             short = f"no cassette at {self.path}; record it with: {self.record_command}"
         else:
+            redactor = Redactor(self.settings.filter_headers)
+            redactor.learn(headers or {})
+            redactor.learn_query(query)
             with self.lock:
                 report = explain_miss(
                     self.index,
@@ -279,9 +310,13 @@ class Mount:
                     where=where,
                     cassette=str(self.path),
                     record_hint=self._record_hint(),
+                    redactor=redactor,
                 )
             error = CassetteMissError(report)
-            short = f"pytest-responses-ws: {where} matched no recorded turn ({result.reason}); see the test report"
+            short = (
+                f"pytest-responses-ws: {where} matched no recorded turn ({redactor.scrub_text(result.reason)}); "
+                "see the test report"
+            )
         self.fail(error)
         return short
 

@@ -106,6 +106,9 @@ class WebSocketSession:
         self.mount.fail(error)
         await self.end_with_error(event, TEST_FAILED_CLOSE_CODE, reason)
 
+    def _query(self) -> str:
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")
+
     def _where(self) -> str:
         return f"request {self.frames_received} on WebSocket connection {self.connection_id}"
 
@@ -118,6 +121,9 @@ class WebSocketSession:
         mount = self.mount
         started = mount.clock()
         handshake_ns: int | None = None
+        if mount.recorder is not None:
+            # Azure-style clients put the key in the query string; upstreams echo it back.
+            mount.recorder.redactor.learn_query(self._query())
         if mount.records and not mount.replays:
             # Everything is recorded: open the upstream first so its verdict on the
             # handshake (a 401 for a bad key, say) reaches the client as it is.
@@ -218,7 +224,8 @@ class WebSocketSession:
         if isinstance(data, str):
             problem = f"malformed client frame {self.frames_received} on WebSocket connection {self.connection_id}: {data}"
             await self.fail_turn(
-                ProtocolViolation(problem + f"\n    frame: {_preview(text)}"),
+                # The frame is shown (cut short), without the secrets of this connection.
+                ProtocolViolation(problem + f"\n    frame: {mount.mask(_preview(text), self.headers)}"),
                 error_event("invalid_request_error", problem),
                 "malformed client frame",
             )
@@ -261,7 +268,7 @@ class WebSocketSession:
                 await self._play(result.turn, lane, trace)
                 return
             if not mount.records:
-                message = mount.miss(data, result, self._where())
+                message = mount.miss(data, result, self._where(), headers=self.headers, query=self._query())
                 trace.outcome, trace.terminal_ns = "miss", mount.clock()
                 await self.end_with_error(
                     error_event(MISS_ERROR_CODE, message, lane=lane),
@@ -335,7 +342,7 @@ class WebSocketSession:
     # -- recording ----------------------------------------------------------
 
     async def _connect_upstream(self, deny_on_failure: bool = False) -> bool:
-        url = websocket_url(self.mount.settings.upstream, query=self.scope.get("query_string", b"").decode())
+        url = websocket_url(self.mount.settings.upstream, query=self._query())
         try:
             self.upstream = await open_upstream_websocket(url, self.headers)
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
@@ -343,7 +350,8 @@ class WebSocketSession:
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""
             self.mount.recording_broken(
                 RecordingError(
-                    f"recording failed: could not open the upstream WebSocket {shown_url(url)}: {exc}. "
+                    f"recording failed: could not open the upstream WebSocket {shown_url(url)}: "
+                    f"{self.mount.mask(str(exc))}. "
                     f"Nothing was written; {self.mount.path} is unchanged."
                 )
             )
@@ -353,7 +361,7 @@ class WebSocketSession:
                 await self.end_with_error(
                     error_event(
                         "rws_upstream_unavailable",
-                        f"could not reach the upstream {shown_url(url)}: {exc}",
+                        f"could not reach the upstream {shown_url(url)}: {self.mount.mask(str(exc))}",
                         status=502,
                         error_type="server_error",
                     ),
@@ -493,7 +501,7 @@ class WebSocketSession:
             mount.recording_broken(
                 RecordingError(
                     f"recording failed: the upstream closed WebSocket connection {self.connection_id} "
-                    f"(code {upstream.close_code}, reason {upstream.close_reason or ''!r}) before answering "
+                    f"(code {upstream.close_code}, reason {mount.mask(upstream.close_reason or '')!r}) before answering "
                     f"{len(cut)} request(s) completely. Nothing was written; {mount.path} is unchanged."
                 )
             )

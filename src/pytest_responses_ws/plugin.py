@@ -74,6 +74,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "multiply time budgets by this factor on slow machines (default 1, or $RWS_BUDGET_SCALE)",
         "FACTOR",
     )
+    option(
+        "--rws-lock-timeout",
+        "rws_lock_timeout",
+        "seconds a test waits for another process recording the same cassette (default 300)",
+        "SECONDS",
+    )
     option("--rws-report", "rws_report", "write every test's per-turn measurements as JSON to PATH", "PATH")
     option(
         "--rws-report-html", "rws_report_html", "write a self-contained HTML waterfall report to PATH", "PATH"

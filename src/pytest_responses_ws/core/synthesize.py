@@ -209,7 +209,7 @@ def streamable_problem(response: Mapping[str, Any]) -> tuple[str, str] | None:
     if output is None:
         return None
     if not isinstance(output, list):
-        return "/output", f"expected an array of output items, found {type(output).__name__}"
+        return "/output", f"expected an array of output items, found {_kind(output)}"
     for index, item in enumerate(output):
         problem = _item_problem(item)
         if problem is not None:
@@ -219,7 +219,7 @@ def streamable_problem(response: Mapping[str, Any]) -> tuple[str, str] | None:
 
 def _item_problem(item: Any) -> tuple[str, str] | None:
     if not isinstance(item, Mapping):
-        return "", f"expected an output item object, found {type(item).__name__}"
+        return "", f"expected an output item object, found {_kind(item)}"
     item_type = item.get("type")
     lists: tuple[str, ...] = ()
     if item_type == "message":
@@ -231,17 +231,30 @@ def _item_problem(item: Any) -> tuple[str, str] | None:
         if not parts:
             continue
         if not isinstance(parts, list):
-            return f"/{name}", f"expected an array of parts, found {type(parts).__name__}"
+            return f"/{name}", f"expected an array of parts, found {_kind(parts)}"
         for index, part in enumerate(parts):
             if not isinstance(part, Mapping):
-                return f"/{name}/{index}", f"expected a part object, found {type(part).__name__}"
+                return f"/{name}/{index}", f"expected a part object, found {_kind(part)}"
             annotations = part.get("annotations")
             if annotations and not isinstance(annotations, list):
                 return (
                     f"/{name}/{index}/annotations",
-                    f"expected an array, found {type(annotations).__name__}",
+                    f"expected an array, found {_kind(annotations)}",
                 )
     return None
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def synthesize_events(

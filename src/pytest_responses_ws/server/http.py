@@ -12,12 +12,21 @@ import contextlib
 import json
 from typing import Any
 
+from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, HttpAnswer
 from ..errors import RecordingError
 from . import upstream_http
-from .common import ProtocolViolation, ServerError, error_body, scope_headers, shown_url
+from .common import (
+    AUTH_FAILURE_STATUSES,
+    ProtocolViolation,
+    ServerError,
+    auth_failure,
+    error_body,
+    scope_headers,
+    shown_url,
+)
 from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import forwarded_headers, http_url
@@ -88,10 +97,10 @@ class HttpExchange:
             # Keep-alive connections carry per-request credentials (with_options, extra_headers).
             mount.recorder.redactor.learn(self.headers)
         try:
-            request = json.loads(body)
-        except (ValueError, RecursionError) as exc:
+            request = parse_json(body)
+        except JsonTextError as exc:
             request = None
-            problem = f"malformed request body on {where}: not valid JSON ({exc})"
+            problem = f"malformed request body on {where}: {exc}"
         else:
             shape = request_problem(request) if isinstance(request, dict) else "not a JSON object"
             problem = f"malformed request body on {where}: {shape}" if shape else ""
@@ -129,7 +138,7 @@ class HttpExchange:
                 # 400, not 5xx: SDK retries would only delay the failure the test reports anyway.
                 await self.respond_json(400, error_body(MISS_ERROR_CODE, message))
                 return
-        await self.record(request, body, arrived_ns, connection_id, trace)
+        await self.record(request, body, arrived_ns, connection_id, trace, where)
 
     # -- replay ---------------------------------------------------------------
 
@@ -175,7 +184,13 @@ class HttpExchange:
     # -- recording --------------------------------------------------------------
 
     async def record(
-        self, request: dict[str, Any], body: bytes, arrived_ns: int, connection_id: int, trace: TurnTrace
+        self,
+        request: dict[str, Any],
+        body: bytes,
+        arrived_ns: int,
+        connection_id: int,
+        trace: TurnTrace,
+        where: str,
     ) -> None:
         """Proxy the request upstream, relaying its answer as it arrives and recording it."""
         mount = self.mount
@@ -196,6 +211,12 @@ class HttpExchange:
                     return
                 payload = await upstream.aread()
                 recorder.discard(pending)
+                if upstream.status_code in AUTH_FAILURE_STATUSES:
+                    # The client sees the refusal as it is; the cassette gets nothing.
+                    mount.recording_broken(auth_failure(upstream.status_code, where, mount.path))
+                    trace.outcome, trace.terminal_ns = "error", mount.clock()
+                    await self._relay_plain(upstream, payload)
+                    return
                 try:
                     parsed = json.loads(payload)
                 except ValueError:

@@ -18,11 +18,19 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..cassette.model import Turn
+from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, compact, error_event
 from ..errors import RecordingError
-from .common import ProtocolViolation, ServerError, scope_headers, shown_url
+from .common import (
+    AUTH_FAILURE_STATUSES,
+    ProtocolViolation,
+    ServerError,
+    auth_failure,
+    scope_headers,
+    shown_url,
+)
 from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import open_upstream_websocket, websocket_url
@@ -254,7 +262,9 @@ class WebSocketSession:
             status = exc.response.status_code if isinstance(exc, InvalidStatus) else 502
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""
             self.mount.recording_broken(
-                RecordingError(
+                auth_failure(status, f"the WebSocket handshake to {shown_url(url)}", self.mount.path)
+                if status in AUTH_FAILURE_STATUSES
+                else RecordingError(
                     f"recording failed: could not open the upstream WebSocket {shown_url(url)}: {exc}. "
                     f"Nothing was written; {self.mount.path} is unchanged."
                 )
@@ -264,7 +274,9 @@ class WebSocketSession:
             else:
                 await self.send_event(
                     error_event(
-                        "rws_upstream_unavailable", f"could not reach the upstream {url}: {exc}", status=502
+                        "rws_upstream_unavailable",
+                        f"could not reach the upstream {shown_url(url)}: {exc}",
+                        status=status if status in AUTH_FAILURE_STATUSES else 502,
                     )
                 )
             return False
@@ -315,6 +327,9 @@ class WebSocketSession:
                     data = None
                 turn = None
                 if isinstance(data, dict):
+                    if data.get("type") == "error" and data.get("status") in AUTH_FAILURE_STATUSES:
+                        where = f"WebSocket connection {self.connection_id}"
+                        mount.recording_broken(auth_failure(data["status"], where, mount.path))
                     turn = recorder.on_event(self.connection_id, data, at_ns)
                     if turn is not None:
                         # Stored before the client sees the terminal event (it may end the test).
@@ -364,9 +379,9 @@ def _decode_frame(text: str | None) -> dict[str, Any] | str:
     if text is None:
         return "not UTF-8 text"
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        return f"not valid JSON ({exc})"
+        data = parse_json(text)
+    except JsonTextError as exc:
+        return str(exc)
     if not isinstance(data, dict):
         return "a client event must be a JSON object"
     if not isinstance(data.get("type"), str):

@@ -221,6 +221,8 @@ def _item_problem(item: Any) -> tuple[str, str] | None:
     if not isinstance(item, Mapping):
         return "", f"expected an output item object, found {_kind(item)}"
     item_type = item.get("type")
+    if not isinstance(item_type, str):
+        return "/type", f"expected a string item type, found {_kind(item_type)}"
     lists: tuple[str, ...] = ()
     if item_type == "message":
         lists = ("content",)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from websockets.sync.server import ServerConnection, serve
 
 from pytest_responses_ws.sim import SimulatorServer
 
@@ -192,3 +195,41 @@ def test_a_request_with_a_lone_surrogate_is_a_400_and_a_clear_failure(project: P
         consecutive=False,
     )
     assert "Traceback" not in result.stdout.str()
+
+
+REFUSED_BY_EVENT = """
+import json
+from websockets.sync.client import connect
+
+def test_weather(rws):
+    with connect(rws.websocket_base_url + "/responses") as ws:
+        ws.send(json.dumps({"type": "response.create", "model": "gpt-5.2", "input": "hi"}))
+        event = json.loads(ws.recv(timeout=5))
+    assert event["type"] == "error" and event["status"] == 401
+"""
+
+
+def test_an_error_event_with_status_401_while_recording_fails_the_test_and_writes_nothing(
+    project: Project,
+) -> None:
+    def refuse(connection: ServerConnection) -> None:
+        # An upstream that accepts the handshake and refuses each request, quoting the key.
+        for _ in connection:
+            message = f"Incorrect API key provided: {FAKE_API_KEY}."
+            error = {"type": "invalid_request_error", "code": "invalid_api_key", "message": message}
+            connection.send(json.dumps({"type": "error", "status": 401, "error": error}))
+
+    project.write("test_agent", REFUSED_BY_EVENT)
+    with serve(refuse, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        port = server.socket.getsockname()[1]
+        upstream = SimpleNamespace(url=f"http://127.0.0.1:{port}/v1")
+        result = project.record(upstream, "--rws-transports=ws")  # type: ignore[arg-type]
+        server.shutdown()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*recording failed: the upstream refused the credentials of WebSocket connection 0 (HTTP 401)*"]
+    )
+    assert FAKE_API_KEY not in result.stdout.str()
+    assert project.cassettes() == []

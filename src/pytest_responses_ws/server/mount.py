@@ -5,7 +5,9 @@ mount holds what the server needs while the test runs (the replay index, the rec
 the failures to report) and writes the cassette when the test ends. It is touched
 from the server's event loop and from the test's thread: the index, failures, traces
 and counters are guarded by a lock; the recorder belongs to the server loop, where the
-cassette is written too; the end of the test waits (bounded) for connections to close.
+cassette is written too, merged into the file on disk under the cassette's lock across
+processes (taken from the test's thread); the end of the test waits (bounded) for
+connections to close.
 """
 
 from __future__ import annotations
@@ -349,7 +351,8 @@ class Mount:
         Other processes may be recording the same cassette: they write one at a time, each
         merging into the file as the one before left it. Waiting too long fails the test.
         """
-        if not self.records or self._recording_broken or self.cassette_lock.held:
+        nothing_to_write = self.recorder is None or not self.recorder.turns  # a hint: finish re-checks
+        if nothing_to_write or self._recording_broken or self.cassette_lock.held:
             return
         try:
             self.cassette_lock.acquire(self.lock_timeout_s)

@@ -66,7 +66,7 @@ def _parallel(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     project.write("conftest", BARRIER)
 
 
-@pytest.mark.parametrize("mode", ["new_episodes", "all", "rewrite"])
+@pytest.mark.parametrize("mode", ["new_episodes", "all"])
 def test_two_workers_recording_into_one_cassette_keep_both_conversations(
     project: Project, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:

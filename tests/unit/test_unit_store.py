@@ -358,3 +358,37 @@ def test_a_killed_holder_releases_the_cassette_lock(tmp_path: Path) -> None:
     holder.wait(5)
     with CassetteLock(path).hold(2) as lock:
         assert lock.held
+
+
+KILLED_MID_WRITE = """
+import os, sys, time
+from pathlib import Path
+from pytest_responses_ws.cassette import store
+from pytest_responses_ws.cassette.model import Cassette, RecordedWith
+
+def stall(fd):
+    print("writing", flush=True)
+    time.sleep(30)
+
+store.os.fsync = stall
+store.write_cassette_atomically(Path(sys.argv[1]), Cassette((), RecordedWith("0"), "now"))
+"""
+
+
+def test_a_write_killed_midway_leaves_the_cassette_whole_and_its_temp_file_is_cleaned_later(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.json"
+    write_cassette_atomically(path, _cassette("before"))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+    writer.kill()
+    writer.wait(5)
+    (leftover,) = tmp_path.glob(".c.json.*.tmp")
+    assert leftover.name.startswith(f".c.json.{writer.pid}.")
+    assert load_cassette(path) == _cassette("before")
+    write_cassette_atomically(path, _cassette("after"))
+    assert not leftover.exists()
+    assert load_cassette(path) == _cassette("after")

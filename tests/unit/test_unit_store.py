@@ -25,6 +25,7 @@ from pytest_responses_ws.cassette.store import (
     load_cassette,
     write_cassette_atomically,
 )
+from pytest_responses_ws.config import parse_lock_timeout
 from pytest_responses_ws.errors import CassetteFormatError, CassetteLockTimeout, CassettePathError
 
 _PORTABLE = re.compile(r"[A-Za-z0-9_.=+,-]+")
@@ -392,3 +393,14 @@ def test_a_write_killed_midway_leaves_the_cassette_whole_and_its_temp_file_is_cl
     write_cassette_atomically(path, _cassette("after"))
     assert not leftover.exists()
     assert load_cassette(path) == _cassette("after")
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("300", 300.0), ("0.25", 0.25), ("0", 0.0), (12, 12.0)])
+def test_lock_timeout_values(value: object, seconds: float) -> None:
+    assert parse_lock_timeout(value, "--rws-lock-timeout") == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan", "inf", None])
+def test_a_bad_lock_timeout_is_a_usage_error(value: object) -> None:
+    with pytest.raises(pytest.UsageError, match="must be a number of seconds such as 300"):
+        parse_lock_timeout(value, "--rws-lock-timeout")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from pytest_responses_ws.core.synthesize import (
     TERMINAL_EVENT_TYPES,
     response_from_events,
+    streamable_problem,
     synthesize_events,
 )
 
@@ -583,3 +585,58 @@ def test_search_item_added_without_results() -> None:
     annotation = next(event for event in events if event["type"] == "response.output_text.annotation.added")
     assert annotation["annotation_index"] == 0
     assert annotation["annotation"]["type"] == "file_citation"
+
+
+@pytest.mark.parametrize(
+    ("response", "pointer", "problem"),
+    [
+        ({"output": []}, "/status", "cannot stream a response with status None"),
+        (
+            {"status": ["completed"], "output": []},
+            "/status",
+            "cannot stream a response with status ['completed']",
+        ),
+        (
+            {"status": "completed", "output": {"type": "message"}},
+            "/output",
+            "expected an array of output items",
+        ),
+        (
+            {"status": "completed", "output": ["hi"]},
+            "/output/0",
+            "expected an output item object, found a string",
+        ),
+        (
+            {"status": "completed", "output": [{"type": ["message"]}]},
+            "/output/0/type",
+            "expected a string item type",
+        ),
+        (
+            {"status": "completed", "output": [{"type": "message", "content": "hi"}]},
+            "/output/0/content",
+            "expected an array of parts, found a string",
+        ),
+        (
+            {"status": "completed", "output": [{"type": "message", "content": [7]}]},
+            "/output/0/content/0",
+            "expected a part object, found a number",
+        ),
+        (
+            {"status": "completed", "output": [{"type": "message", "content": [{"annotations": "x"}]}]},
+            "/output/0/content/0/annotations",
+            "expected an array, found a string",
+        ),
+        (
+            {"status": "completed", "output": [{"type": "reasoning", "summary": {"text": "x"}}]},
+            "/output/0/summary",
+            "expected an array of parts, found an object",
+        ),
+    ],
+)
+def test_a_response_that_cannot_be_streamed_is_named_not_crashed_on(
+    response: dict[str, Any], pointer: str, problem: str
+) -> None:
+    found = streamable_problem(response)
+    assert found is not None and found[0] == pointer and found[1].startswith(problem)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        synthesize_events(response)

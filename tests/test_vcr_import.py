@@ -135,3 +135,71 @@ def test_import_of_something_else_is_a_clear_error(
     assert main(["import-vcr", str(source)]) == 1
     assert "not a vcrpy cassette (no interactions)" in capsys.readouterr().err
     assert not source.with_suffix(".json").exists()
+
+
+def test_import_reports_each_bad_file_in_one_line_and_converts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = {
+        "broken.yaml": "hello: [1, 2\n",
+        "number.yaml": "interactions: 7\n",
+        "scalar.yaml": "interactions:\n- request: 5\n",
+        "body.yaml": (
+            "interactions:\n- {request: {method: POST, uri: 'https://x/v1/responses', body: '{', headers: {}},"
+            " response: {status: {code: 200}, headers: {}, body: {string: 'x'}}}\n"
+        ),
+        "ours.json": '{"format": "pytest-responses-ws/cassette"}\n',
+        "binary.yaml": b"\xff\xfe\x00".decode("latin-1"),
+    }
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text, encoding="latin-1" if name == "binary.yaml" else "utf-8")
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        (REAL / "test_openai_responses_stream.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    names = [
+        "broken.yaml",
+        "number.yaml",
+        "good.yaml",
+        "scalar.yaml",
+        "body.yaml",
+        "ours.json",
+        "binary.yaml",
+    ]
+    assert main(["import-vcr", *(str(tmp_path / n) for n in names), "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(bad)
+    assert "Traceback" not in captured.err
+    expected = {
+        "broken.yaml": "not a readable YAML cassette: expected ',' or ']'",
+        "number.yaml": "expected a list of interactions (at /interactions)",
+        "scalar.yaml": "expected a mapping (at /interactions/0/request)",
+        "body.yaml": "cannot read this interaction: not valid JSON",
+        "ours.json": "not a vcrpy cassette (no interactions)",
+        "binary.yaml": "not a readable YAML cassette",
+    }
+    for name, text in expected.items():
+        (line,) = [e for e in errors if e.startswith(f"error: {tmp_path / name}: ")]
+        assert text in line
+    assert "6 of 7 cassettes not converted" in captured.err
+    assert load_cassette(out / "good.json").turns
+    assert sorted(p.name for p in out.iterdir()) == ["good.json"]
+
+
+def test_import_never_writes_over_an_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # vcrpy can store cassettes as JSON: the default output name would be the input itself.
+    source = tmp_path / "cassette.json"
+    data = yaml.safe_load((REAL / "test_openai_responses_stream.yaml").read_text(encoding="utf-8"))
+    source.write_text(json.dumps(data), encoding="utf-8")
+    before = source.read_bytes()
+    assert main(["import-vcr", str(source)]) == 1
+    assert "is one of the inputs; choose another with -o" in capsys.readouterr().err
+    assert source.read_bytes() == before
+    other = tmp_path / "other.yaml"
+    other.write_text("interactions: []\n", encoding="utf-8")
+    assert main(["import-vcr", str(source), str(other), "-o", str(tmp_path)]) == 1
+    assert source.read_bytes() == before
+    assert main(["import-vcr", str(source), "-o", str(tmp_path / "converted.json")]) == 0
+    assert load_cassette(tmp_path / "converted.json").turns

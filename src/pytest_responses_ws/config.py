@@ -134,6 +134,20 @@ def parse_budget_scale(value: Any, source: str) -> float:
     return scale
 
 
+#: How long a test waits for another process recording the same cassette (seconds).
+DEFAULT_LOCK_TIMEOUT_S = 300.0
+
+
+def parse_lock_timeout(value: Any, source: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise _usage(source, f"lock timeout {value!r} must be a number of seconds such as 300")
+    return seconds
+
+
 def parse_timing(value: Any, source: str) -> Timing:
     if isinstance(value, Timing):
         return value

@@ -50,6 +50,31 @@ class CassetteFormatError(CassetteError):
         )
 
 
+class CassettePathError(CassetteError):
+    """The cassette path cannot hold a cassette file (a directory is in the way)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            f"cannot use cassette path {path}: {problem}\n"
+            "Move it out of the way, or give the test another cassette name with "
+            "@pytest.mark.rws_cassette(name=...)."
+        )
+
+
+class CassetteLockTimeout(CassetteError):
+    """Another process held a cassette's lock for longer than the wait bound."""
+
+    def __init__(self, path: Path, waited_s: float, holder: str) -> None:
+        self.path = path
+        self.waited_s = waited_s
+        super().__init__(
+            f"gave up after {waited_s:g}s waiting for {holder} to finish recording {path}. "
+            "Raise the bound with --rws-lock-timeout (or the rws_lock_timeout ini option), or run "
+            "the tests that record this cassette in one process (-n 0)."
+        )
+
+
 class CassetteMissError(RwsError, AssertionError):
     """A request matched no recorded turn. The message is the full miss report."""
 

@@ -98,6 +98,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "networks, comma-separated (default: none)",
         "HOSTS",
     )
+    option(
+        "--rws-lock-timeout",
+        "rws_lock_timeout",
+        "seconds a test waits for another process recording the same cassette (default 300)",
+        "SECONDS",
+    )
     option("--rws-report", "rws_report", "write every test's per-turn measurements as JSON to PATH", "PATH")
     option(
         "--rws-report-html", "rws_report_html", "write a self-contained HTML waterfall report to PATH", "PATH"

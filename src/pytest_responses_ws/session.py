@@ -16,15 +16,24 @@ from typing import Any
 import pytest
 
 from .cassette.model import TRANSPORTS, Cassette, Transport
-from .cassette.store import cassette_path, cassette_stem, clean_name, load_cassette
+from .cassette.store import (
+    CassetteLock,
+    cassette_path,
+    cassette_stem,
+    check_cassette_path,
+    clean_name,
+    load_cassette,
+)
 from .clients import warm_openai_parsers
 from .config import (
+    DEFAULT_LOCK_TIMEOUT_S,
     BudgetMode,
     RecordMode,
     Settings,
     parse_allow_hosts,
     parse_budget_mode,
     parse_budget_scale,
+    parse_lock_timeout,
     parse_record_mode,
     parse_seconds,
     parse_timing,
@@ -33,7 +42,7 @@ from .config import (
     resolve_settings,
 )
 from .core.budgets import BudgetSpecError, parse_limits
-from .errors import BudgetExceededError
+from .errors import BudgetExceededError, CassetteError
 from .guard import RefusingProxy
 from .handle import RwsBudgetWarning, RwsHandle
 from .report.summary import markdown_table, report_document, summarize, terminal_lines
@@ -83,6 +92,12 @@ class RwsSession:
         )
         self.budget_scale = (
             parse_budget_scale(scale, "--rws-budget-scale / $RWS_BUDGET_SCALE") if scale else 1.0
+        )
+        lock_timeout = config.getoption("rws_lock_timeout") or config.getini("rws_lock_timeout")
+        self.lock_timeout_s = (
+            parse_lock_timeout(lock_timeout, "--rws-lock-timeout / rws_lock_timeout")
+            if lock_timeout
+            else DEFAULT_LOCK_TIMEOUT_S
         )
         self.report_path = config.getoption("rws_report") or config.getini("rws_report") or None
         self.html_report_path = (
@@ -180,16 +195,40 @@ class RwsSession:
 
     def open_mount(self, item: pytest.Item, settings: Settings, transport: Transport) -> Mount:
         path = self.cassette_path_for(item, settings)
-        existing = self._existing_cassette(path, settings)
-        server = self.server
-        return Mount(
-            server.new_mount_id(),
-            settings,
-            path,
-            existing,
-            record_command=self.record_command(item),
-            transport=transport,
-        )
+        check_cassette_path(path)  # before anything is recorded, not when it is written
+        claim = self._claim_recording(path, settings)
+        try:
+            existing = self._existing_cassette(path, settings)
+            server = self.server
+            return Mount(
+                server.new_mount_id(),
+                settings,
+                path,
+                existing,
+                record_command=self.record_command(item),
+                transport=transport,
+                cassette_lock=claim,
+                lock_timeout_s=self.lock_timeout_s,
+                found=_found_cassette(path) if settings.record_mode is RecordMode.REWRITE else None,
+            )
+        except BaseException:
+            if claim is not None:
+                claim.release()
+            raise
+
+    def _claim_recording(self, path: Path, settings: Settings) -> CassetteLock | None:
+        """In ``once`` mode, one process records a missing cassette; the others wait, then replay.
+
+        Returns the held lock when this test is the one to record it.
+        """
+        if settings.record_mode is not RecordMode.ONCE or path.exists():
+            return None
+        claim = CassetteLock(path)
+        claim.acquire(self.lock_timeout_s)
+        if path.exists():  # recorded by another process while this one waited
+            claim.release()
+            return None
+        return claim
 
     @staticmethod
     def _existing_cassette(path: Path, settings: Settings) -> Cassette | None:
@@ -277,6 +316,14 @@ class RwsSession:
     def _path(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.config.invocation_params.dir / path
+
+
+def _found_cassette(path: Path) -> Cassette | None:
+    """The cassette at ``path`` if it can be read (a rewrite replaces an unreadable one)."""
+    try:
+        return load_cassette(path) if path.is_file() else None
+    except CassetteError:
+        return None
 
 
 def _write_text(path: Path, text: str) -> None:

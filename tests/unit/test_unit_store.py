@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,13 +17,16 @@ from pytest_responses_ws.cassette.codec import encode_cassette
 from pytest_responses_ws.cassette.model import Cassette, RecordedEvent, RecordedWith, Turn
 from pytest_responses_ws.cassette.store import (
     MAX_STEM_LENGTH,
+    CassetteLock,
     cassette_path,
     cassette_stem,
+    check_cassette_path,
     clean_name,
     load_cassette,
     write_cassette_atomically,
 )
-from pytest_responses_ws.errors import CassetteFormatError
+from pytest_responses_ws.config import parse_lock_timeout
+from pytest_responses_ws.errors import CassetteFormatError, CassetteLockTimeout, CassettePathError
 
 _PORTABLE = re.compile(r"[A-Za-z0-9_.=+,-]+")
 
@@ -241,3 +247,160 @@ def test_load_reports_the_file_on_format_errors(tmp_path: Path) -> None:
     assert info.value.path == path
     assert info.value.pointer == "/format"
     assert str(path) in str(info.value)
+
+
+# --------------------------------------------------------------------------- paths, temp files, locks
+
+
+def test_a_directory_at_the_cassette_path_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "test_x.json"
+    path.mkdir()
+    with pytest.raises(CassettePathError, match=r"test_x.json: it is a directory, not a cassette file"):
+        check_cassette_path(path)
+    with pytest.raises(CassettePathError):
+        load_cassette(path)
+
+
+def test_a_file_where_the_cassette_folder_should_be_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "cassettes").write_text("")
+    with pytest.raises(CassettePathError, match=r"cassettes is a file, not a folder"):
+        check_cassette_path(tmp_path / "cassettes" / "test_mod" / "test_x.json")
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_temp_files_of_dead_writers_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    dead = tmp_path / f".c.json.{_exited_pid()}.abcd1234.tmp"
+    dead.write_text("{")
+    live_writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        live = tmp_path / f".c.json.{live_writer.pid}.abcd1234.tmp"
+        live.write_text("{")
+        other = tmp_path / f".other.json.{_exited_pid()}.abcd1234.tmp"
+        other.write_text("{")
+        write_cassette_atomically(path, _cassette())
+        assert not dead.exists()
+        assert live.exists() and other.exists()
+        assert load_cassette(path) == _cassette()
+    finally:
+        live_writer.kill()
+        live_writer.wait()
+
+
+def test_a_write_names_its_temp_file_with_its_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names: list[str] = []
+    real_replace = os.replace
+
+    def spy(source: str, target: Path) -> None:
+        names.append(Path(source).name)
+        real_replace(source, target)
+
+    monkeypatch.setattr(store.os, "replace", spy)
+    write_cassette_atomically(tmp_path / "c.json", _cassette())
+    assert names and names[0].startswith(f".c.json.{os.getpid()}.") and names[0].endswith(".tmp")
+
+
+def test_the_cassette_lock_excludes_a_second_holder_and_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "c.json"
+    first, second = CassetteLock(path), CassetteLock(path)
+    first.acquire(1)
+    assert first.held and first.lock_path.exists()
+    with pytest.raises(CassetteLockTimeout, match=rf"pid {os.getpid()}\) to finish recording"):
+        second.acquire(0.05)
+    assert not second.held
+    first.release()
+    assert not first.lock_path.exists()
+    with second.hold(1):
+        assert second.held
+    assert not second.held and not second.lock_path.exists()
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pytest_responses_ws.cassette.store import CassetteLock
+lock = CassetteLock(Path(sys.argv[1]))
+lock.acquire(5)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+lock.release()
+"""
+
+
+def test_the_cassette_lock_waits_for_another_process_and_then_gets_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), "0.3"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        lock = CassetteLock(path)
+        with pytest.raises(CassetteLockTimeout):
+            lock.acquire(0.05)
+        lock.acquire(5)  # the holder releases after 0.3 s
+        assert lock.held
+        lock.release()
+    finally:
+        holder.wait(5)
+
+
+def test_a_killed_holder_releases_the_cassette_lock(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), "30"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait(5)
+    with CassetteLock(path).hold(2) as lock:
+        assert lock.held
+
+
+KILLED_MID_WRITE = """
+import os, sys, time
+from pathlib import Path
+from pytest_responses_ws.cassette import store
+from pytest_responses_ws.cassette.model import Cassette, RecordedWith
+
+def stall(fd):
+    print("writing", flush=True)
+    time.sleep(30)
+
+store.os.fsync = stall
+store.write_cassette_atomically(Path(sys.argv[1]), Cassette((), RecordedWith("0"), "now"))
+"""
+
+
+def test_a_write_killed_midway_leaves_the_cassette_whole_and_its_temp_file_is_cleaned_later(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.json"
+    write_cassette_atomically(path, _cassette("before"))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+    writer.kill()
+    writer.wait(5)
+    (leftover,) = tmp_path.glob(".c.json.*.tmp")
+    assert leftover.name.startswith(f".c.json.{writer.pid}.")
+    assert load_cassette(path) == _cassette("before")
+    write_cassette_atomically(path, _cassette("after"))
+    assert not leftover.exists()
+    assert load_cassette(path) == _cassette("after")
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("300", 300.0), ("0.25", 0.25), ("0", 0.0), (12, 12.0)])
+def test_lock_timeout_values(value: object, seconds: float) -> None:
+    assert parse_lock_timeout(value, "--rws-lock-timeout") == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan", "inf", None])
+def test_a_bad_lock_timeout_is_a_usage_error(value: object) -> None:
+    with pytest.raises(pytest.UsageError, match="must be a number of seconds such as 300"):
+        parse_lock_timeout(value, "--rws-lock-timeout")

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ..core.jsontext import JsonTextError, parse_json
+from ..core.synthesize import streamable_problem
 from ..errors import CassetteFormatError
 from .model import (
     CASSETTE_FORMAT,
@@ -189,7 +191,7 @@ def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
         r.fail(f"{pointer}/request/previous_response_id", f"expected a string or null, found {_kind(parent)}")
     events_raw = r.arr(r.field(turn, "events", pointer), f"{pointer}/events")
     events = tuple(_decode_event(r, e, f"{pointer}/events/{i}") for i, e in enumerate(events_raw))
-    body = r.field(turn, "body", pointer, required=False)
+    body = r.optional(r.field(turn, "body", pointer, required=False), r.obj, f"{pointer}/body")
     lane = r.field(turn, "lane", pointer, required=False)
     return Turn(
         request=request,
@@ -199,7 +201,7 @@ def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
         lane=r.optional(lane, r.text, f"{pointer}/lane"),
         outcome=r.text(r.field(turn, "outcome", pointer), f"{pointer}/outcome"),
         status=r.integer(r.field(turn, "status", pointer), f"{pointer}/status"),
-        body=r.optional(body, r.obj, f"{pointer}/body"),
+        body=body,
         started_at_ms=r.number(turn.get("started_at_ms", 0.0), f"{pointer}/started_at_ms"),
     )
 
@@ -240,9 +242,9 @@ def decode_cassette(text: str, source: Path | str = "<cassette>") -> Cassette:
     """Parse and validate cassette text; raise :class:`CassetteFormatError` naming the problem."""
     r = _Reader(source)
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        r.fail("", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+        raw = parse_json(text)
+    except JsonTextError as exc:
+        r.fail(exc.pointer, exc.problem)
     root = r.obj(raw, "")
     fmt = root.get("format")
     if fmt != CASSETTE_FORMAT:
@@ -277,3 +279,17 @@ def decode_cassette(text: str, source: Path | str = "<cassette>") -> Cassette:
         connections=tuple(_decode_connection(r, c, f"/connections/{i}") for i, c in enumerate(connections)),
         version=version,
     )
+
+
+def check_replayable(cassette: Cassette, source: Path | str = "<cassette>") -> None:
+    """Raise :class:`CassetteFormatError` for a turn replay could not send.
+
+    A turn recorded as a plain JSON body is streamed from its final response object,
+    which therefore needs a terminal ``status`` and an ``output`` array of item objects.
+    """
+    for index, turn in enumerate(cassette.turns):
+        if turn.events or turn.body is None or "output" not in turn.body:
+            continue
+        problem = streamable_problem(turn.body)
+        if problem is not None:
+            raise CassetteFormatError(source, f"/turns/{index}/body{problem[0]}", problem[1])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..core.jsontext import parse_json
 from ..core.record import terminal_outcome
 from ..errors import CassetteFormatError
 from .model import Cassette, ConnectionRecord, RecordedEvent, RecordedWith, Turn
@@ -48,13 +49,26 @@ def _fold_parsed_bodies(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _check_interactions(path: Path, interactions: Any) -> None:
+    """The shape vcrpy's loader expects: a list of request/response mappings."""
+    if not isinstance(interactions, list):
+        raise CassetteFormatError(path, "/interactions", "expected a list of interactions")
+    for position, interaction in enumerate(interactions):
+        pointer = f"/interactions/{position}"
+        if not isinstance(interaction, dict):
+            raise CassetteFormatError(path, pointer, "expected a mapping with a request and a response")
+        for side in ("request", "response"):
+            if not isinstance(interaction.get(side), dict):
+                raise CassetteFormatError(path, f"{pointer}/{side}", "expected a mapping")
+
+
 def parse_sse(text: str) -> list[dict[str, Any]]:
     """The JSON ``data`` of each event in an SSE body."""
     events = []
     for block in text.replace("\r\n", "\n").split("\n\n"):
         lines = [line[5:].lstrip(" ") for line in block.split("\n") if line.startswith("data:")]
         if lines and lines != ["[DONE]"]:
-            data = json.loads("\n".join(lines))
+            data = parse_json("\n".join(lines))
             if isinstance(data, dict):
                 events.append(data)
     return events
@@ -79,11 +93,21 @@ def import_vcr_cassette(path: Path) -> ImportResult:
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CassetteFormatError(path, "", f"not a readable YAML cassette: {exc}") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = (
+            f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+            if isinstance(exc, yaml.MarkedYAMLError) and mark is not None
+            else " ".join(str(exc).split())  # one line, whatever the error
+        )
+        raise CassetteFormatError(path, "", f"not a readable YAML cassette: {problem}") from None
     if not isinstance(data, dict) or "interactions" not in data:
         raise CassetteFormatError(path, "/interactions", "not a vcrpy cassette (no interactions)")
-    requests, responses = deserialize(yaml.safe_dump(_fold_parsed_bodies(data)), yamlserializer)[:2]
+    _check_interactions(path, data["interactions"])
+    try:
+        requests, responses = deserialize(yaml.safe_dump(_fold_parsed_bodies(data)), yamlserializer)[:2]
+    except Exception as exc:  # vcrpy's loader raises whatever the data makes it trip on
+        raise CassetteFormatError(path, "/interactions", f"vcrpy cannot load it: {exc!r}") from None
     redactor = Redactor()
     for request in requests:  # every secret first, so none of them survives in an earlier turn
         redactor.learn(_request_headers(request))
@@ -98,7 +122,9 @@ def import_vcr_cassette(path: Path) -> ImportResult:
         headers = _request_headers(request)
         user_agent = user_agent or headers.get("user-agent") or headers.get("User-Agent")
         try:
-            body = json.loads(_text(request.body) or "{}")
+            body = parse_json(_text(request.body) or "{}")
+            if not isinstance(body, dict):
+                raise ValueError("the request body is not a JSON object")
             redactor.learn_tool_credentials(body)
             status = int(response["status"]["code"])
             response_text = _text((response.get("body") or {}).get("string"))
@@ -108,10 +134,12 @@ def import_vcr_cassette(path: Path) -> ImportResult:
                 outcome = terminal_outcome(events[-1].get("type")) if events else "error"
                 answer: dict[str, Any] | None = None
             else:
-                events, answer = [], json.loads(response_text)
+                events, answer = [], parse_json(response_text)
+                if not isinstance(answer, dict):
+                    raise ValueError("the response body is not a JSON object")
                 outcome = "completed" if status < 400 else "http_error"
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CassetteFormatError(path, pointer, f"cannot read this interaction: {exc}") from exc
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            raise CassetteFormatError(path, pointer, f"cannot read this interaction: {exc}") from None
         turns.append(
             Turn(
                 request=redactor.scrub(redact_request(body)),

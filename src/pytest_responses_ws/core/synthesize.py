@@ -15,7 +15,7 @@ import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["TERMINAL_EVENT_TYPES", "response_from_events", "synthesize_events"]
+__all__ = ["TERMINAL_EVENT_TYPES", "response_from_events", "streamable_problem", "synthesize_events"]
 
 #: Event types that end a turn. ``response.done`` is the early-2026 WebSocket beta name and
 #: ``error`` ends a turn that never produced a response.
@@ -195,6 +195,70 @@ def _emit_item(stream: _Stream, output_index: int, item: Mapping[str, Any]) -> N
     stream.emit("response.output_item.done", item=copy.deepcopy(dict(item)), output_index=output_index)
 
 
+def streamable_problem(response: Mapping[str, Any]) -> tuple[str, str] | None:
+    """What keeps :func:`synthesize_events` from streaming ``response``, or None.
+
+    Returns the JSON pointer of the offending value, relative to ``response``, and the
+    problem, so a cassette loader can name the spot in the file.
+    """
+    status = response.get("status")
+    if not isinstance(status, str) or status not in _TERMINAL_BY_STATUS:
+        expected = ", ".join(sorted(_TERMINAL_BY_STATUS))
+        return "/status", f"cannot stream a response with status {status!r}: expected one of {expected}"
+    output = response.get("output")
+    if output is None:
+        return None
+    if not isinstance(output, list):
+        return "/output", f"expected an array of output items, found {_kind(output)}"
+    for index, item in enumerate(output):
+        problem = _item_problem(item)
+        if problem is not None:
+            return f"/output/{index}{problem[0]}", problem[1]
+    return None
+
+
+def _item_problem(item: Any) -> tuple[str, str] | None:
+    if not isinstance(item, Mapping):
+        return "", f"expected an output item object, found {_kind(item)}"
+    item_type = item.get("type")
+    if not isinstance(item_type, str):
+        return "/type", f"expected a string item type, found {_kind(item_type)}"
+    lists: tuple[str, ...] = ()
+    if item_type == "message":
+        lists = ("content",)
+    elif item_type == "reasoning":
+        lists = ("summary", "content")
+    for name in lists:
+        parts = item.get(name)
+        if not parts:
+            continue
+        if not isinstance(parts, list):
+            return f"/{name}", f"expected an array of parts, found {_kind(parts)}"
+        for index, part in enumerate(parts):
+            if not isinstance(part, Mapping):
+                return f"/{name}/{index}", f"expected a part object, found {_kind(part)}"
+            annotations = part.get("annotations")
+            if annotations and not isinstance(annotations, list):
+                return (
+                    f"/{name}/{index}/annotations",
+                    f"expected an array, found {_kind(annotations)}",
+                )
+    return None
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def synthesize_events(
     response: Mapping[str, Any],
     *,
@@ -214,17 +278,17 @@ def synthesize_events(
     it the field is left out, as with ``stream_options.include_obfuscation: false``. With
     ``stream_id`` every event carries it, as on a named WebSocket lane.
 
-    Raises ``ValueError`` for a ``chunk_chars`` below 1 or a status that has no terminal event.
+    Raises ``ValueError`` for a ``chunk_chars`` below 1 or a response it cannot stream (a status
+    without a terminal event, output that is not an array of item objects: see
+    :func:`streamable_problem`).
     """
     if chunk_chars < 1:
         raise ValueError(f"chunk_chars must be at least 1, got {chunk_chars}")
-    status = response.get("status")
-    terminal = _TERMINAL_BY_STATUS.get(status) if isinstance(status, str) else None
-    if terminal is None:
-        raise ValueError(
-            f"cannot stream a response with status {status!r}: "
-            f"expected one of {', '.join(sorted(_TERMINAL_BY_STATUS))}"
-        )
+    problem = streamable_problem(response)
+    if problem is not None:
+        pointer, message = problem
+        raise ValueError(f"{message} (at {pointer})" if pointer != "/status" else message)
+    terminal = _TERMINAL_BY_STATUS[response["status"]]
     stream = _Stream(chunk_chars, obfuscation, stream_id)
     start = _start_snapshot(response)
     stream.emit("response.created", response=start)

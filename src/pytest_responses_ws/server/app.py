@@ -156,8 +156,10 @@ class LoopbackServer:
             # Close codes are part of the recording: give clients a moment to finish closing,
             # longer only while an answer is still arriving (clients may keep sockets open).
             mount.wait_idle(CLOSE_WAIT_S if mount.recording_in_flight() else CLOSE_GRACE_S)
-            # The recorder is the server loop's: finish (and write) there, not from this thread.
+            # Waiting for another process's write happens here, not on the server loop.
+            mount.lock_cassette()
             try:
+                # The recorder is the server loop's: finish (and write) there, not from this thread.
                 failures = self.runner.run_on_loop(mount.finish, STOP_FINISH_S)
             except concurrent.futures.TimeoutError:
                 with mount.lock:
@@ -169,6 +171,8 @@ class LoopbackServer:
                         "have been written. Run the test again."
                     )
                 )
+            finally:
+                mount.unlock_cassette()
         else:
             failures = mount.finish()
         for closer in mount.take_closers():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import RwsError
+from ..errors import RecordingError, RwsError
 from .runner import Scope
 
 #: Error code of the answer a client gets when the upstream stopped answering while recording.
@@ -18,6 +19,19 @@ class ProtocolViolation(RwsError, AssertionError):
 
 class ServerError(RwsError, AssertionError):
     """The loopback server failed on a request (a bug to report, with the request)."""
+
+
+#: Upstream statuses that mean the credentials were refused: nothing worth recording.
+AUTH_FAILURE_STATUSES = frozenset({401, 403})
+
+
+def auth_failure(status: int, where: str, path: Path) -> RecordingError:
+    """The failure of a recording the upstream refused (its message may quote the key: left out)."""
+    return RecordingError(
+        f"recording failed: the upstream refused the credentials of {where} (HTTP {status}). "
+        f"Nothing was written; {path} is unchanged. Check the API key the test's client sends "
+        "(OPENAI_API_KEY) and record again."
+    )
 
 
 def scope_headers(scope: Scope) -> dict[str, str]:

@@ -12,6 +12,7 @@ import contextlib
 import json
 from typing import Any
 
+from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, HttpAnswer, sse_block
@@ -19,9 +20,11 @@ from ..core.stall import describe_stall, first_event_bound, idle_bound
 from ..errors import RecordingError
 from . import upstream_http
 from .common import (
+    AUTH_FAILURE_STATUSES,
     UPSTREAM_TIMEOUT_ERROR_CODE,
     ProtocolViolation,
     ServerError,
+    auth_failure,
     error_body,
     scope_headers,
     shown_url,
@@ -109,10 +112,10 @@ class HttpExchange:
             mount.recorder.redactor.learn(self.headers)
             mount.recorder.redactor.learn_query(self._query())
         try:
-            request = json.loads(body)
-        except (ValueError, RecursionError) as exc:
+            request = parse_json(body)
+        except JsonTextError as exc:
             request = None
-            problem = f"malformed request body on {where}: not valid JSON ({exc})"
+            problem = f"malformed request body on {where}: {exc}"
         else:
             shape = request_problem(request) if isinstance(request, dict) else "not a JSON object"
             problem = f"malformed request body on {where}: {shape}" if shape else ""
@@ -228,6 +231,12 @@ class HttpExchange:
                     return
                 payload = await upstream.aread()
                 recorder.discard(pending)
+                if upstream.status_code in AUTH_FAILURE_STATUSES:
+                    # The client sees the refusal as it is; the cassette gets nothing.
+                    mount.recording_broken(auth_failure(upstream.status_code, where, mount.path))
+                    trace.outcome, trace.terminal_ns = "error", mount.clock()
+                    await self._relay_plain(upstream, payload)
+                    return
                 try:
                     parsed = json.loads(payload)
                 except ValueError:

@@ -5,7 +5,9 @@ mount holds what the server needs while the test runs (the replay index, the rec
 the failures to report) and writes the cassette when the test ends. It is touched
 from the server's event loop and from the test's thread: the index, failures, traces
 and counters are guarded by a lock; the recorder belongs to the server loop, where the
-cassette is written too; the end of the test waits (bounded) for connections to close.
+cassette is written too, merged into the file on disk under the cassette's lock across
+processes (taken from the test's thread); the end of the test waits (bounded) for
+connections to close.
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._version import __version__
-from ..cassette.model import Cassette, ConnectionRecord, RecordedWith, Transport, Turn
+from ..cassette.model import Cassette, RecordedWith, Transport, Turn
 from ..cassette.redact import Redactor
-from ..cassette.store import write_cassette_atomically
-from ..config import RecordMode, Settings
+from ..cassette.store import CassetteLock, load_cassette, write_cassette_atomically
+from ..config import DEFAULT_LOCK_TIMEOUT_S, RecordMode, Settings
 from ..core.explain import explain_miss
-from ..core.match import MatchResult, TurnIndex, conversation_keys, turn_response
+from ..core.match import MatchResult, TurnIndex, turn_response
+from ..core.merge import merge_recording
 from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
 from ..core.record import SessionRecorder
 from ..core.replay import HttpAnswer, Playback, http_answer
 from ..errors import (
+    CassetteError,
     CassetteFormatError,
     CassetteMissError,
     CassetteNotFoundError,
@@ -57,11 +61,19 @@ class Mount:
         record_command: str,
         transport: Transport | None = None,
         clock: Clock = time.perf_counter_ns,
+        cassette_lock: CassetteLock | None = None,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        found: Cassette | None = None,
     ) -> None:
         self.id = mount_id
         self.settings = settings
         self.path = path
         self.existing = existing
+        #: The cassette on disk when the test started (``existing`` unless it is not replayed).
+        self.found = existing if found is None else found
+        #: The cassette's lock across processes; held already by a test recording in ``once`` mode.
+        self.cassette_lock = cassette_lock or CassetteLock(path)
+        self.lock_timeout_s = lock_timeout_s
         self.record_command = record_command
         self.clock = clock
         mode = settings.record_mode
@@ -374,6 +386,24 @@ class Mount:
         with self.lock:
             return list(self.failures)
 
+    def lock_cassette(self) -> None:
+        """Take the cassette's lock before the recording is written (from the test's thread).
+
+        Other processes may be recording the same cassette: they write one at a time, each
+        merging into the file as the one before left it. Waiting too long fails the test.
+        """
+        nothing_to_write = self.recorder is None or not self.recorder.turns  # a hint: finish re-checks
+        if nothing_to_write or self._recording_broken or self.cassette_lock.held:
+            return
+        try:
+            self.cassette_lock.acquire(self.lock_timeout_s)
+        except CassetteError as exc:
+            self.recording_broken(RecordingError(f"recording not written: {exc}"))
+
+    def unlock_cassette(self) -> None:
+        """Let other processes write the cassette (from the test's thread)."""
+        self.cassette_lock.release()
+
     def _save_recording(self, recorder: SessionRecorder) -> None:
         if self._recording_broken:
             return
@@ -392,18 +422,38 @@ class Mount:
             return
         # Secrets learned late (a later request's key) are scrubbed from earlier turns too.
         recorder.scrub_all()
-        kept_connections = self._kept_connections()
-        # Connections recorded now are numbered after the ones kept from the old cassette.
-        offset = max((c.id for c in kept_connections), default=-1) + 1
-        recorded = [dataclasses.replace(t, connection=t.connection + offset) for t in recorder.turns]
-        turns = self._merged_turns(recorded)
-        used = {turn.connection for turn in turns}
-        connections = (
-            *(c for c in kept_connections if c.id in used),
-            *(dataclasses.replace(c, id=c.id + offset) for c in recorder.connections()),
+        owned = self.cassette_lock.held
+        try:
+            if not owned:  # finishing outside the server (no lock taken by the caller)
+                self.cassette_lock.acquire(self.lock_timeout_s)
+            self._merge_and_write(recorder)
+        except (CassetteError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.fail(RecordingError(f"recording not written to {self.path}: {reason}"))
+        finally:
+            if not owned:
+                self.cassette_lock.release()
+
+    def _merge_and_write(self, recorder: SessionRecorder) -> None:
+        """Merge into the cassette as it is on disk now (under its lock) and write the result."""
+        mode = self.settings.record_mode
+        on_disk: Cassette | None = None
+        if self.path.exists():
+            try:
+                on_disk = load_cassette(self.path)
+            except CassetteError:
+                if mode is not RecordMode.REWRITE:
+                    raise  # never write over turns that cannot be read back
+        merged = merge_recording(
+            mode.value,
+            recorder.turns,
+            recorder.connections(),
+            on_disk=on_disk,
+            at_start=self.found,
+            ignore_fields=self.settings.ignore_fields,
         )
         cassette = Cassette(
-            turns=tuple(turns),
+            turns=merged.turns,
             recorded_with=RecordedWith(
                 plugin_version=__version__,
                 transport=recorder.turns[0].transport,
@@ -411,31 +461,9 @@ class Mount:
                 user_agent=recorder.user_agent,
             ),
             recorded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            connections=connections,
+            connections=merged.connections,
         )
         write_cassette_atomically(self.path, cassette)
-
-    def _kept_connections(self) -> tuple[ConnectionRecord, ...]:
-        keeps_old = self.settings.record_mode in (RecordMode.NEW_EPISODES, RecordMode.ALL)
-        return self.existing.connections if (keeps_old and self.existing is not None) else ()
-
-    def _merged_turns(self, recorded: list[Turn]) -> list[Turn]:
-        mode = self.settings.record_mode
-        old = list(self.existing.turns) if self.existing is not None else []
-        if mode is RecordMode.NEW_EPISODES:
-            return [*old, *recorded]
-        if mode is RecordMode.ALL and old:
-            # A conversation recorded again replaces its earlier recording (re-recording
-            # brings new ids, so turns cannot be paired one by one); the rest are kept.
-            ignore = self.settings.ignore_fields
-            renewed = set(conversation_keys(recorded, ignore))
-            kept = [
-                turn
-                for turn, key in zip(old, conversation_keys(old, ignore), strict=True)
-                if key not in renewed
-            ]
-            return [*kept, *recorded]
-        return list(recorded)
 
 
 def _host(url: str) -> str:

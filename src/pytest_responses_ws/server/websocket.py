@@ -23,12 +23,21 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..cassette.model import Turn
+from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, Playback, compact, error_event
 from ..core.stall import Stall, StallWatch
 from ..errors import RecordingError, RwsError
-from .common import UPSTREAM_TIMEOUT_ERROR_CODE, ProtocolViolation, ServerError, scope_headers, shown_url
+from .common import (
+    AUTH_FAILURE_STATUSES,
+    UPSTREAM_TIMEOUT_ERROR_CODE,
+    ProtocolViolation,
+    ServerError,
+    auth_failure,
+    scope_headers,
+    shown_url,
+)
 from .mount import Mount
 from .runner import WS_MAX_FRAME_BYTES, Receive, Scope, Send
 from .upstream import open_upstream_websocket, websocket_url
@@ -349,9 +358,10 @@ class WebSocketSession:
             status = exc.response.status_code if isinstance(exc, InvalidStatus) else 502
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""
             self.mount.recording_broken(
-                RecordingError(
-                    f"recording failed: could not open the upstream WebSocket {shown_url(url)}: "
-                    f"{self.mount.mask(str(exc))}. "
+                auth_failure(status, f"the WebSocket handshake to {shown_url(url)}", self.mount.path)
+                if status in AUTH_FAILURE_STATUSES
+                else RecordingError(
+                    f"recording failed: could not open the upstream WebSocket {shown_url(url)}: {self.mount.mask(str(exc))}. "
                     f"Nothing was written; {self.mount.path} is unchanged."
                 )
             )
@@ -362,7 +372,7 @@ class WebSocketSession:
                     error_event(
                         "rws_upstream_unavailable",
                         f"could not reach the upstream {shown_url(url)}: {self.mount.mask(str(exc))}",
-                        status=502,
+                        status=status if status in AUTH_FAILURE_STATUSES else 502,
                         error_type="server_error",
                     ),
                     UPSTREAM_FAILED_CLOSE_CODE,
@@ -479,6 +489,9 @@ class WebSocketSession:
                         self._stall_watch.on_event(
                             lane if isinstance(lane, str) else None, data.get("type"), at_ns
                         )
+                    if data.get("type") == "error" and data.get("status") in AUTH_FAILURE_STATUSES:
+                        where = f"WebSocket connection {self.connection_id}"
+                        mount.recording_broken(auth_failure(data["status"], where, mount.path))
                     turn = recorder.on_event(self.connection_id, data, at_ns)
                     if turn is not None:
                         # Stored before the client sees the terminal event (it may end the test).
@@ -532,9 +545,9 @@ def _decode_frame(text: str | None) -> dict[str, Any] | str:
     if text is None:
         return "not UTF-8 text"
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        return f"not valid JSON ({exc})"
+        data = parse_json(text)
+    except JsonTextError as exc:
+        return str(exc)
     if not isinstance(data, dict):
         return "a client event must be a JSON object"
     if not isinstance(data.get("type"), str):

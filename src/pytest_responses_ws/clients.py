@@ -2,48 +2,159 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
-from collections.abc import Callable
+import json
+import sys
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from .core.replay import sse_block
 from .core.synthesize import synthesize_events
 
 _warmed = False
+_agents_warmed = False
 _tls_context: Any = None
 
 
-def sdk_http_client(*, asynchronous: bool) -> Any:
+def _http_library() -> Any:
+    """The HTTP library the installed openai SDK runs on: httpx2 (3.x) or httpx (2.x)."""
+    import openai
+
+    if hasattr(openai, "DefaultHttpx2Client"):
+        import httpx2
+
+        return httpx2
+    import httpx
+
+    return httpx
+
+
+def sdk_http_client(*, asynchronous: bool, **options: Any) -> Any:
     """The SDK's default HTTP client, sharing one verifying TLS context across clients.
 
     A new ``OpenAI()`` loads the system's CA certificates into a fresh TLS context (15-30 ms
     here), a cost every test would pay though the loopback server speaks plain HTTP.
     Verification is kept as the SDK sets it up: the context is only built once.
+    ``options`` go to the client class (the warm-up passes an in-memory ``transport``).
     """
     global _tls_context
     import openai
 
-    try:  # openai-python 3.x runs on httpx2, 2.x on httpx
-        import httpx2 as http_library
-
+    http_library = _http_library()
+    if http_library.__name__ == "httpx2":
         client_class: Any = openai.DefaultAsyncHttpx2Client if asynchronous else openai.DefaultHttpx2Client
-    except (ImportError, AttributeError):
-        import httpx as http_library  # type: ignore[no-redef]
-
+    else:
         client_class = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
     if _tls_context is None:
         _tls_context = http_library.create_ssl_context()
-    return client_class(verify=_tls_context)
+    return client_class(verify=_tls_context, **options)
+
+
+class OwnedClients:
+    """The clients the plugin made for one test, closed when the test ends.
+
+    HTTP clients of the SDK clients it made, and openai-agents providers (whose WebSocket
+    model keeps its connection open across runs). An async resource belongs to the event
+    loop that used it, and pytest-asyncio closes a test's loop before sync fixtures tear
+    down: so async resources note their loop, are closed on it right after the test body
+    (:meth:`close_async`), and whatever is left at teardown (:meth:`close`). Closing twice
+    is harmless: a test that closed a client itself is fine.
+    """
+
+    def __init__(self) -> None:
+        self._sync: list[Any] = []
+        self._async: list[tuple[Any, Callable[[], list[asyncio.AbstractEventLoop]]]] = []
+
+    def http_client(self, *, asynchronous: bool) -> Any:
+        """A new SDK HTTP client (see :func:`sdk_http_client`), closed with the test."""
+        if not asynchronous:
+            client = sdk_http_client(asynchronous=False)
+            self._sync.append(client)
+            return client
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        async def note_loop(request: Any) -> None:
+            loop = asyncio.get_running_loop()
+            if loop not in loops:
+                loops.append(loop)
+
+        client = sdk_http_client(asynchronous=True, event_hooks={"request": [note_loop]})
+        self._async.append((client, lambda: loops))
+        return client
+
+    def agents_provider(self, provider: Any) -> None:
+        """Close this openai-agents provider's cached WebSocket models with the test."""
+        created_in = _running_loop()
+
+        def loops() -> list[asyncio.AbstractEventLoop]:
+            # The provider caches its WebSocket models per event loop.
+            cached = list(getattr(provider, "_ws_model_cache_by_loop", {}))
+            return [*cached, created_in] if created_in is not None else cached
+
+        if hasattr(provider, "aclose"):
+            self._async.append((provider, loops))
+
+    def close_async(self) -> None:
+        """Close async resources on their loop, if it is still open and idle."""
+        for resource, loops in self._async:
+            if getattr(resource, "is_closed", False) is True:
+                continue
+            for loop in loops():
+                if not loop.is_closed() and not loop.is_running():
+                    loop.run_until_complete(resource.aclose())
+                    break
+
+    def close(self) -> None:
+        """Close everything still open (at teardown)."""
+        for client in self._sync:
+            client.close()
+        self.close_async()
+        for resource, loops in self._async:
+            if getattr(resource, "is_closed", False) is False and not loops():
+                # Never used: nothing is bound to a loop, any loop can close it.
+                _run_in_thread(resource.aclose())
+        self._sync.clear()
+        self._async.clear()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _run_in_thread(coroutine: Coroutine[Any, Any, None]) -> None:
+    # Its own thread and loop: the caller may already be inside a running event loop.
+    worker = threading.Thread(target=asyncio.run, args=(coroutine,), name="rws-clients")
+    worker.start()
+    worker.join()
 
 
 def _sample_response() -> dict[str, Any]:
-    """A response with the item kinds agent loops meet most: a function call and a message."""
+    """A completed response shaped like the API's: the fields it sends, and the item kinds
+    agent loops meet most (reasoning, a function call, a message).
+
+    The SDK builds a validator per field type on first use, so every field the API sends
+    must be here for the warm-up to cover what a real answer needs.
+    """
     return {
         "id": "resp_rws_warmup",
         "object": "response",
         "created_at": 0,
+        "completed_at": 0,
         "status": "completed",
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": "warm",
+        "max_output_tokens": None,
+        "max_tool_calls": None,
         "model": "warmup",
         "output": [
+            {"type": "reasoning", "id": "rs_rws_warmup", "summary": [], "encrypted_content": None},
             {
                 "type": "function_call",
                 "id": "fc_rws_warmup",
@@ -60,56 +171,123 @@ def _sample_response() -> dict[str, Any]:
                 "content": [{"type": "output_text", "text": "warm", "annotations": [], "logprobs": []}],
             },
         ],
-        "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+        "parallel_tool_calls": True,
+        "frequency_penalty": 0.0,
+        "presence_penalty": 0.0,
+        "previous_response_id": None,
+        "prompt_cache_key": None,
+        "prompt_cache_retention": None,
+        "reasoning": {"effort": "none", "summary": None},
+        "safety_identifier": None,
+        "service_tier": "default",
+        "store": False,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "low"},
+        "tool_choice": "auto",
+        "tools": [
+            {
+                "type": "function",
+                "name": "warmup",
+                "description": "warm",
+                "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}},
+                "strict": True,
+            }
+        ],
+        "top_logprobs": 0,
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": {
+            "input_tokens": 1,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 1,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 2,
+        },
+        "user": None,
+        "metadata": {},
+    }
+
+
+def _sample_request(response: dict[str, Any]) -> dict[str, Any]:
+    """The request an agent loop sends after ``response``: its history plus a tool output."""
+    return {
+        "model": "warmup",
+        "instructions": "warm",
+        "input": [
+            {"role": "user", "content": "warm"},
+            *response["output"],
+            {"type": "function_call_output", "call_id": "call_rws_warmup", "output": "{}"},
+        ],
+        "tools": response["tools"],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "include": ["reasoning.encrypted_content"],
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "text": {"format": {"type": "text"}, "verbosity": "low"},
+        "temperature": 1.0,
+        "max_output_tokens": 100,
+        "metadata": {"warm": "up"},
+        "store": False,
     }
 
 
 def warm_openai_parsers() -> bool:
-    """Build the openai SDK's lazy event validators now, not inside the first test's turn.
+    """Pay the openai SDK's one-time costs now, not inside the first test's turns.
 
-    The SDK constructs its pydantic validators the first time it parses each event shape
-    (hundreds of milliseconds), which would otherwise land in the first test's first turn
-    and its overhead figures. Returns False when openai is not installed.
+    The SDK builds much of itself lazily: a pydantic validator per event and field type on
+    first parse (hundreds of milliseconds), request-parameter transforms per type, the
+    ``responses`` resource module, platform headers, the TLS context and the HTTP
+    library's connection code. Left alone, all of it lands in the first test's turns and
+    its overhead figures, so the same loop measures slower first than later. This drives
+    every client path a test meets (sync and async, streamed and not, the stream helper,
+    the WebSocket event types) over an in-memory transport, once per process. Returns
+    False when openai is not installed.
     """
-    global _warmed
-    if _warmed:
-        return True
-    if importlib.util.find_spec("openai") is None:
-        return False
-    from openai._models import construct_type, construct_type_unchecked
-    from openai.types.responses import ResponseStreamEvent
-
-    events = synthesize_events(_sample_response())
-    for event in events:
-        construct_type(value=event, type_=ResponseStreamEvent)
-    try:
-        from openai.types.responses.responses_server_event import ResponsesServerEvent
-    except ImportError:  # SDKs without WebSocket mode
-        pass
-    else:
-        for event in events:
-            construct_type_unchecked(value=event, type_=ResponsesServerEvent)  # type: ignore[arg-type]
-    _warm_stream_helper(events)
-    _warm_request_transform()
-    _warmed = True
+    global _warmed, _agents_warmed
+    if not _warmed:
+        if importlib.util.find_spec("openai") is None:
+            return False
+        response = _sample_response()
+        events = synthesize_events(response)
+        _warm_event_parsers(events)
+        _warm_stream_helper(events)
+        _warm_request_transforms(_sample_request(response))
+        _run_in_memory(lambda answer: _warm_client_calls(answer, response))
+        _warmed = True
+    # Importing openai-agents takes seconds: warm it only once something imported it.
+    if not _agents_warmed and "agents" in sys.modules:
+        _run_in_memory(_warm_agents_run)
+        _agents_warmed = True
     return True
 
 
-def _warm_request_transform() -> None:
-    # The SDK also builds its request-parameter transforms lazily, per type (~6 ms).
+def _warm_event_parsers(events: list[dict[str, Any]]) -> None:
+    from openai._models import construct_type, construct_type_unchecked
+    from openai.types.responses import Response, ResponseStreamEvent
+
+    for event in events:
+        construct_type(value=event, type_=ResponseStreamEvent)
+    construct_type(value=events[-1]["response"], type_=Response)  # a non-streamed answer
     try:
-        from openai._utils import maybe_transform
-        from openai.types.responses import response_create_params
-    except ImportError:
+        from openai.types.responses.responses_server_event import ResponsesServerEvent
+    except ImportError:  # SDKs without WebSocket mode
         return
-    response = _sample_response()
-    params = {
-        "model": "warmup",
-        "input": [{"role": "user", "content": "warm"}, *response["output"]],
-        "tools": [{"type": "function", "name": "warmup", "parameters": {"type": "object"}, "strict": True}],
-        "stream": True,
-    }
-    maybe_transform(params, response_create_params.ResponseCreateParamsStreaming)
+    for event in events:
+        construct_type_unchecked(value=event, type_=ResponsesServerEvent)  # type: ignore[arg-type]
+
+
+def _warm_request_transforms(request: dict[str, Any]) -> None:
+    # The SDK builds its request-parameter transforms lazily, per type (~6 ms each).
+    from openai._utils import maybe_transform
+    from openai.types.responses import response_create_params
+
+    maybe_transform({**request, "stream": True}, response_create_params.ResponseCreateParamsStreaming)
+    maybe_transform(request, response_create_params.ResponseCreateParamsNonStreaming)
+    try:
+        from openai.types.responses.responses_client_event_param import ResponsesClientEventParam
+    except ImportError:  # SDKs without WebSocket mode
+        return
+    maybe_transform({"type": "response.create", **request}, ResponsesClientEventParam)
 
 
 def _warm_stream_helper(events: list[dict[str, Any]]) -> None:
@@ -125,6 +303,93 @@ def _warm_stream_helper(events: list[dict[str, Any]]) -> None:
     state: Any = ResponseStreamState(input_tools=omit, text_format=omit)
     for event in events:
         state.handle_event(construct_type(value=event, type_=ResponseStreamEvent))
+
+
+def _run_in_memory(warm: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
+    """Run ``warm(transport)`` with an in-memory transport factory, in a thread of its own.
+
+    ``answer()`` gives a transport answering each request from the sample response: a
+    function call first, then the final text, so an agent loop runs two turns.
+    """
+    import openai  # noqa: F401  (the SDK decides the HTTP library)
+
+    http_library = _http_library()
+    response = _sample_response()
+    calling = {**response, "output": response["output"][:2]}
+    answering = {**response, "output": response["output"][2:]}
+
+    def transport() -> Any:
+        turns = iter([calling, answering] * 4)
+
+        def answer(request: Any) -> Any:
+            body = next(turns, answering)
+            if json.loads(request.content).get("stream"):
+                stream = "".join(sse_block(event) for event in synthesize_events(body)).encode()
+                return http_library.Response(
+                    200, content=stream, headers={"content-type": "text/event-stream"}
+                )
+            return http_library.Response(200, json=body)
+
+        return http_library.MockTransport(answer)
+
+    _run_in_thread(warm(transport))
+
+
+_WARMUP_CLIENT_OPTIONS: dict[str, Any] = {
+    "api_key": "rws-warmup",
+    "base_url": "http://rws-warmup.invalid/v1",
+    "max_retries": 0,
+}
+
+
+async def _warm_client_calls(transport: Callable[[], Any], response: dict[str, Any]) -> None:
+    """``responses.create`` (streamed and not) and ``responses.stream`` on a sync and an
+    async client over an in-memory transport: client set-up, request building, headers,
+    the HTTP client's send path and response parsing, without a socket."""
+    import openai
+
+    request = _sample_request(response)
+    http_client = sdk_http_client(asynchronous=False, transport=transport())
+    with openai.OpenAI(http_client=http_client, **_WARMUP_CLIENT_OPTIONS) as client:
+        client.responses.create(**request)
+        for _ in client.responses.create(**request, stream=True):
+            pass
+        with client.responses.stream(**request) as stream:
+            stream.get_final_response()
+    async_http_client = sdk_http_client(asynchronous=True, transport=transport())
+    async with openai.AsyncOpenAI(http_client=async_http_client, **_WARMUP_CLIENT_OPTIONS) as async_client:
+        await async_client.responses.create(**request)
+        async for _ in await async_client.responses.create(**request, stream=True):
+            pass
+        async with async_client.responses.stream(**request) as async_stream:
+            await async_stream.get_final_response()
+
+
+async def _warm_agents_run(transport: Callable[[], Any]) -> None:
+    """One two-turn openai-agents run (a tool call, then the answer) over an in-memory
+    transport: its run loop, item conversion and tool paths, streamed and not."""
+    import openai
+    from agents import Agent, RunConfig, Runner, function_tool
+    from agents.models.openai_provider import OpenAIProvider
+
+    @function_tool(name_override="warmup")
+    def warmup(a: int) -> str:
+        """Warm-up tool."""
+        return str(a)
+
+    agent = Agent(name="warmup", instructions="warm", tools=[warmup], model="warmup")
+    for streamed in (False, True):
+        http_client = sdk_http_client(asynchronous=True, transport=transport())
+        async with openai.AsyncOpenAI(http_client=http_client, **_WARMUP_CLIENT_OPTIONS) as client:
+            config = RunConfig(
+                model_provider=OpenAIProvider(openai_client=client, use_responses=True), tracing_disabled=True
+            )
+            if streamed:
+                result = Runner.run_streamed(agent, "warm", run_config=config)
+                async for _ in result.stream_events():
+                    pass
+            else:
+                await Runner.run(agent, "warm", run_config=config)
 
 
 def exclude_loopback_from_vcr(vcr: Any, port: Callable[[], int | None]) -> None:

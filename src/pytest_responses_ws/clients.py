@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import gc
 import importlib.util
+import itertools
 import json
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-from .core.replay import sse_block
+from .core.replay import compact, sse_block
 from .core.synthesize import synthesize_events
 
 _warmed = False
@@ -257,11 +258,13 @@ def warm_openai_parsers() -> bool:
         _warm_event_parsers(events)
         _warm_stream_helper(events)
         _warm_request_transforms(_sample_request(response))
-        _run_in_memory(lambda answer: _warm_client_calls(answer, response))
+        _run_in_memory(lambda transport: _warm_client_calls(transport, response))
+        _warm_websocket_clients(_sample_request(response), agents=False)
         _warmed = True
     # Importing openai-agents takes seconds: warm it only once something imported it.
     if not _agents_warmed and "agents" in sys.modules:
         _run_in_memory(_warm_agents_run)
+        _warm_websocket_clients(_sample_request(_sample_response()), agents=True)
         _agents_warmed = True
     _freeze_heap()
     return True
@@ -323,21 +326,17 @@ def _warm_stream_helper(events: list[dict[str, Any]]) -> None:
 def _run_in_memory(warm: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
     """Run ``warm(transport)`` with an in-memory transport factory, in a thread of its own.
 
-    ``answer()`` gives a transport answering each request from the sample response: a
-    function call first, then the final text, so an agent loop runs two turns.
+    ``transport()`` gives a transport answering each request with :func:`_two_turns`.
     """
     import openai  # noqa: F401  (the SDK decides the HTTP library)
 
     http_library = _http_library()
-    response = _sample_response()
-    calling = {**response, "output": response["output"][:2]}
-    answering = {**response, "output": response["output"][2:]}
 
     def transport() -> Any:
-        turns = iter([calling, answering] * 4)
+        turns = _two_turns()
 
         def answer(request: Any) -> Any:
-            body = next(turns, answering)
+            body = next(turns)
             if json.loads(request.content).get("stream"):
                 stream = "".join(sse_block(event) for event in synthesize_events(body)).encode()
                 return http_library.Response(
@@ -348,6 +347,15 @@ def _run_in_memory(warm: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
         return http_library.MockTransport(answer)
 
     _run_in_thread(warm(transport))
+
+
+def _two_turns() -> Iterator[dict[str, Any]]:
+    """Answers for successive requests: a function call, then the final text, and again,
+    so an agent loop runs a tool and finishes."""
+    response = _sample_response()
+    calling = {**response, "output": response["output"][:2]}
+    answering = {**response, "output": response["output"][2:]}
+    return itertools.cycle([calling, answering])
 
 
 _WARMUP_CLIENT_OPTIONS: dict[str, Any] = {
@@ -366,11 +374,14 @@ async def _warm_client_calls(transport: Callable[[], Any], response: dict[str, A
     request = _sample_request(response)
     http_client = sdk_http_client(asynchronous=False, transport=transport())
     with openai.OpenAI(http_client=http_client, **_WARMUP_CLIENT_OPTIONS) as client:
-        client.responses.create(**request)
+        created = client.responses.create(**request)
         for _ in client.responses.create(**request, stream=True):
             pass
         with client.responses.stream(**request) as stream:
-            stream.get_final_response()
+            final = stream.get_final_response()
+        # Loops send output items back as input: their serializers are built lazily too.
+        for item in [*created.output, *final.output]:
+            item.to_dict()
     async_http_client = sdk_http_client(asynchronous=True, transport=transport())
     async with openai.AsyncOpenAI(http_client=async_http_client, **_WARMUP_CLIENT_OPTIONS) as async_client:
         await async_client.responses.create(**request)
@@ -384,15 +395,10 @@ async def _warm_agents_run(transport: Callable[[], Any]) -> None:
     """One two-turn openai-agents run (a tool call, then the answer) over an in-memory
     transport: its run loop, item conversion and tool paths, streamed and not."""
     import openai
-    from agents import Agent, RunConfig, Runner, function_tool
+    from agents import RunConfig, Runner
     from agents.models.openai_provider import OpenAIProvider
 
-    @function_tool(name_override="warmup")
-    def warmup(a: int) -> str:
-        """Warm-up tool."""
-        return str(a)
-
-    agent = Agent(name="warmup", instructions="warm", tools=[warmup], model="warmup")
+    agent = _warmup_agent()
     for streamed in (False, True):
         http_client = sdk_http_client(asynchronous=True, transport=transport())
         async with openai.AsyncOpenAI(http_client=http_client, **_WARMUP_CLIENT_OPTIONS) as client:
@@ -405,6 +411,72 @@ async def _warm_agents_run(transport: Callable[[], Any]) -> None:
                     pass
             else:
                 await Runner.run(agent, "warm", run_config=config)
+
+
+def _warmup_agent() -> Any:
+    from agents import Agent, function_tool
+
+    @function_tool(name_override="warmup")
+    def warmup(a: int) -> str:
+        """Warm-up tool."""
+        return str(a)
+
+    return Agent(name="warmup", instructions="warm", tools=[warmup], model="warmup")
+
+
+def _warm_websocket_clients(request: dict[str, Any], *, agents: bool) -> None:
+    """WebSocket mode: the SDK's sync and async ``responses.connect()`` or, with ``agents``,
+    openai-agents' WebSocket model, against a throwaway server on loopback that answers
+    each ``response.create`` with :func:`_two_turns`: the connection set-up, the event
+    parsing and the send paths of the WebSocket clients."""
+    import openai
+    from websockets.sync.server import ServerConnection, serve
+
+    def answer(connection: ServerConnection) -> None:
+        turns = _two_turns()
+        for _ in connection:
+            for event in synthesize_events(next(turns)):
+                connection.send(compact(event))
+
+    with serve(answer, "127.0.0.1", 0, compression=None) as server:
+        serving = threading.Thread(target=server.serve_forever, name="rws-warmup-ws")
+        serving.start()
+        try:
+            port = server.socket.getsockname()[1]
+            options = {**_WARMUP_CLIENT_OPTIONS, "websocket_base_url": f"ws://127.0.0.1:{port}/v1"}
+            if not agents:
+                client = openai.OpenAI(http_client=sdk_http_client(asynchronous=False), **options)
+                with client, client.responses.connect() as connection:
+                    connection.response.create(**request)
+                    for event in connection:
+                        if event.type == "response.completed":
+                            break
+            _run_in_thread(_warm_async_websocket(options, request, agents=agents))
+        finally:
+            server.shutdown()
+            serving.join()
+
+
+async def _warm_async_websocket(options: dict[str, Any], request: dict[str, Any], *, agents: bool) -> None:
+    import openai
+
+    async with openai.AsyncOpenAI(http_client=sdk_http_client(asynchronous=True), **options) as client:
+        if not agents:
+            async with client.responses.connect() as connection:
+                await connection.response.create(**request)
+                async for event in connection:
+                    if event.type == "response.completed":
+                        break
+            return
+        from agents import RunConfig, Runner
+        from agents.models.openai_provider import OpenAIProvider
+
+        provider = OpenAIProvider(openai_client=client, use_responses=True, use_responses_websocket=True)
+        try:
+            config = RunConfig(model_provider=provider, tracing_disabled=True)
+            await Runner.run(_warmup_agent(), "warm", run_config=config)
+        finally:
+            await provider.aclose()  # its WebSocket model keeps the connection open
 
 
 def exclude_loopback_from_vcr(vcr: Any, port: Callable[[], int | None]) -> None:

@@ -55,23 +55,28 @@ def sdk_http_client(*, asynchronous: bool, **options: Any) -> Any:
     return client_class(verify=_tls_context, **options)
 
 
+_Loops = Callable[[], list[asyncio.AbstractEventLoop]]
+
+
 class OwnedClients:
-    """The clients the plugin made for one test, closed when the test ends.
+    """The clients the plugin made for one test, their connections closed when it ends.
 
     HTTP clients of the SDK clients it made, and openai-agents providers (whose WebSocket
-    model keeps its connection open across runs). An async resource belongs to the event
-    loop that used it, and pytest-asyncio closes a test's loop before sync fixtures tear
-    down: so async resources note their loop, are closed on it right after the test body
-    (:meth:`close_async`), and whatever is left at teardown (:meth:`close`). Closing twice
-    is harmless: a test that closed a client itself is fine.
+    model keeps its connection open across runs). An HTTP client's pooled connections are
+    closed, not the client: one kept past its test stays usable and gets the server's clear
+    "test has finished" answer. Async connections belong to the event loop that used them,
+    and pytest-asyncio closes a test's loop before sync fixtures tear down: so async clients
+    note their loop, and are closed on it right after the test body (:meth:`close_async`);
+    the rest at teardown (:meth:`close`). A test that closed a client itself is fine.
     """
 
     def __init__(self) -> None:
         self._sync: list[Any] = []
-        self._async: list[tuple[Any, Callable[[], list[asyncio.AbstractEventLoop]]]] = []
+        # (close, loops): a coroutine function closing the resource, the loops it used.
+        self._async: list[tuple[Callable[[], Coroutine[Any, Any, None]], _Loops]] = []
 
     def http_client(self, *, asynchronous: bool) -> Any:
-        """A new SDK HTTP client (see :func:`sdk_http_client`), closed with the test."""
+        """A new SDK HTTP client (see :func:`sdk_http_client`) closed with the test."""
         if not asynchronous:
             client = sdk_http_client(asynchronous=False)
             self._sync.append(client)
@@ -84,11 +89,13 @@ class OwnedClients:
                 loops.append(loop)
 
         client = sdk_http_client(asynchronous=True, event_hooks={"request": [note_loop]})
-        self._async.append((client, lambda: loops))
+        self._async.append((lambda: _close_async_connections(client), lambda: loops))
         return client
 
     def agents_provider(self, provider: Any) -> None:
         """Close this openai-agents provider's cached WebSocket models with the test."""
+        if not hasattr(provider, "aclose"):
+            return
         created_in = _running_loop()
 
         def loops() -> list[asyncio.AbstractEventLoop]:
@@ -96,33 +103,42 @@ class OwnedClients:
             cached = list(getattr(provider, "_ws_model_cache_by_loop", {}))
             return [*cached, created_in] if created_in is not None else cached
 
-        if hasattr(provider, "aclose"):
-            self._async.append((provider, loops))
+        self._async.append((provider.aclose, loops))
 
     def close_async(self) -> None:
-        """Close async resources on their loop, if it is still open and idle."""
-        for resource, loops in self._async:
-            if getattr(resource, "is_closed", False) is True:
-                continue
+        """Close async resources on the loop they used, if it is still open and idle."""
+        for close, loops in self._async:
             for loop in loops():
                 if not loop.is_closed() and not loop.is_running():
                     # A connection the peer already dropped may fail to close: nothing to do.
                     with contextlib.suppress(OSError, RuntimeError):
-                        loop.run_until_complete(resource.aclose())
+                        loop.run_until_complete(close())
                     break
 
     def close(self) -> None:
-        """Close everything still open (at teardown)."""
+        """Close what is still open (at teardown)."""
         for client in self._sync:
             with contextlib.suppress(OSError, RuntimeError):
-                client.close()
+                _close_connections(client)
         self.close_async()
-        for resource, loops in self._async:
-            if getattr(resource, "is_closed", False) is False and not loops():
-                # Never used: nothing is bound to a loop, any loop can close it.
-                _run_in_thread(resource.aclose())
         self._sync.clear()
         self._async.clear()
+
+
+def _close_connections(client: Any) -> None:
+    transport = getattr(client, "_transport", None)  # the connection pool, reusable after
+    if transport is None:
+        client.close()
+    elif not client.is_closed:
+        transport.close()
+
+
+async def _close_async_connections(client: Any) -> None:
+    transport = getattr(client, "_transport", None)
+    if transport is None:
+        await client.aclose()
+    elif not client.is_closed:
+        await transport.aclose()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -266,23 +266,35 @@ def warm_openai_parsers() -> bool:
     False when openai is not installed.
     """
     global _warmed, _agents_warmed
+    steps: list[Callable[[], None]] = []
+    response = _sample_response()
+    request = _sample_request(response)
     if not _warmed:
         if importlib.util.find_spec("openai") is None:
             return False
-        response = _sample_response()
         events = synthesize_events(response)
-        _warm_event_parsers(events)
-        _warm_stream_helper(events)
-        _warm_request_transforms(_sample_request(response))
-        _run_in_memory(lambda transport: _warm_client_calls(transport, response))
-        _warm_websocket_clients(_sample_request(response), agents=False)
+        steps += [
+            lambda: _warm_event_parsers(events),
+            lambda: _warm_stream_helper(events),
+            lambda: _warm_request_transforms(request),
+            lambda: _run_in_memory(lambda transport: _warm_client_calls(transport, response)),
+            lambda: _warm_websocket_clients(request, agents=False),
+        ]
         _warmed = True
     # Importing openai-agents takes seconds: warm it only once something imported it.
     if not _agents_warmed and "agents" in sys.modules:
-        _run_in_memory(_warm_agents_run)
-        _warm_websocket_clients(_sample_request(_sample_response()), agents=True)
+        steps += [
+            lambda: _run_in_memory(_warm_agents_run),
+            lambda: _warm_websocket_clients(request, agents=True),
+        ]
         _agents_warmed = True
-    _freeze_heap()
+    if steps:
+        for step in steps:
+            # The warm-up leans on SDK internals that change between versions. It only
+            # saves time: a step that no longer fits is skipped, never a failed run.
+            with contextlib.suppress(Exception):
+                step()
+        _freeze_heap()
     return True
 
 

@@ -78,3 +78,14 @@ def test_after_warm_up_parsing_real_turns_builds_nothing_new() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "nothing new built" in done.stdout
+
+
+def test_every_warm_up_step_runs_without_error() -> None:
+    """The warm-up skips a failing step silently (it only saves time), so each step is run
+    here directly: an SDK change that breaks one shows up as this test failing."""
+    response = clients._sample_response()
+    request = clients._sample_request(response)
+    clients._run_in_memory(lambda transport: clients._warm_client_calls(transport, response))
+    clients._warm_websocket_clients(request, agents=False)
+    clients._run_in_memory(clients._warm_agents_run)
+    clients._warm_websocket_clients(request, agents=True)

@@ -288,13 +288,15 @@ def warm_openai_parsers() -> bool:
             lambda: _warm_websocket_clients(request, agents=True),
         ]
         _agents_warmed = True
-    if steps:
-        for step in steps:
-            # The warm-up leans on SDK internals that change between versions. It only
-            # saves time: a step that no longer fits is skipped, never a failed run.
-            with contextlib.suppress(Exception):
-                step()
-        _freeze_heap()
+    for step in steps:
+        # The warm-up leans on SDK internals that change between versions. It only
+        # saves time: a step that no longer fits is skipped, never a failed run.
+        with contextlib.suppress(Exception):
+            step()
+    # Also on later calls (rws.agents_model_provider() makes one per test): with the
+    # libraries frozen the collection takes well under a millisecond, and the test's
+    # turns then start from empty young generations, as the first test's do.
+    _freeze_heap()
     return True
 
 

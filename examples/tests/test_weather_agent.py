@@ -9,9 +9,15 @@ import weather_agent
 QUESTION = "What's the weather in Paris and Oslo?"
 
 
-# One connection per test, WebSocket mode sends only new input (previous_response_id),
-# and the loop's own work between turns stays small.
-@pytest.mark.rws_budget(connections=1, resent_items={"ws": 0}, overhead_ms={"p95": 250})
+# The loop's own work between turns, as measured on a developer's machine with some
+# headroom: streaming the answer, running the tool and building the next request. Over
+# HTTP the request resends the whole history. Slower CI scales these with
+# RWS_BUDGET_SCALE (scripts/run-examples.sh sets 3); exact limits never scale.
+LOOP_OVERHEAD_MS = {"http": {"p95": 9}, "ws": {"p95": 5}}
+
+
+# One connection per test, WebSocket mode sends only new input (previous_response_id).
+@pytest.mark.rws_budget(connections=1, resent_items={"ws": 0}, overhead_ms=LOOP_OVERHEAD_MS)
 def test_answers_with_both_cities(rws):
     result = weather_agent.ask(rws.openai_client(), rws.transport, QUESTION)
     assert result.tool_calls == ["Paris", "Oslo"]
@@ -20,6 +26,7 @@ def test_answers_with_both_cities(rws):
 
 
 @pytest.mark.asyncio
+@pytest.mark.rws_budget(connections=1, resent_items={"ws": 0}, overhead_ms=LOOP_OVERHEAD_MS)
 async def test_answers_with_both_cities_async(rws):
     result = await weather_agent.ask_async(rws.async_openai_client(), rws.transport, QUESTION)
     assert result.tool_calls == ["Paris", "Oslo"]
@@ -27,6 +34,7 @@ async def test_answers_with_both_cities_async(rws):
 
 
 @pytest.mark.parametrize("city", ["Paris", "Oslo"])
+@pytest.mark.rws_budget(connections=1, overhead_ms=LOOP_OVERHEAD_MS)
 def test_single_city(rws, city):
     result = weather_agent.ask(rws.openai_client(), rws.transport, f"What's the weather in {city}?")
     assert result.tool_calls == [city]
@@ -34,6 +42,9 @@ def test_single_city(rws, city):
 
 
 @pytest.mark.asyncio
+# openai-agents' run loop does more per turn than the hand-written one (its items, hooks and
+# guardrails), and resends its history over WebSocket too: no resent_items limit here.
+@pytest.mark.rws_budget(connections=1, overhead_ms={"http": {"p95": 9}, "ws": {"p95": 7}})
 async def test_openai_agents_weather(rws):
     """The same question through openai-agents, over its HTTP and its WebSocket model."""
     from agents import Agent, Runner, function_tool

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .cassette.model import Transport
-from .clients import sdk_http_client
+from .clients import OwnedClients, warm_openai_parsers
 from .config import BudgetMode, RecordMode, Settings
 from .core.budgets import BudgetSpecError, budget_report, evaluate, parse_limits
 from .core.metrics import ToolSpan, TurnMetrics
@@ -87,6 +87,7 @@ class RwsHandle:
         self.violations: list[str] = []
         self.budget_mode = budget_mode
         self.budget_scale = budget_scale
+        self._clients = OwnedClients()
 
     @property
     def settings(self) -> Settings:
@@ -111,7 +112,7 @@ class RwsHandle:
     def _client_kwargs(self, overrides: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"base_url": self.base_url, "websocket_base_url": self.websocket_base_url}
         if "http_client" not in overrides:
-            kwargs["http_client"] = sdk_http_client(asynchronous=asynchronous)
+            kwargs["http_client"] = self._clients.http_client(asynchronous=asynchronous)
         # No retries behind the test's back: while replaying a miss is a 400 or an error
         # event, and while recording a failed upstream turn already failed the test (and a
         # retried stall would multiply the wait by the SDK's retry count).
@@ -141,6 +142,8 @@ class RwsHandle:
         """
         from agents.models.openai_provider import OpenAIProvider
 
+        # openai-agents is imported by now: its one-time costs land here, before the run's turns.
+        warm_openai_parsers()
         # A client of our own rather than base_url/api_key: the agents SDK otherwise shares
         # one module-level HTTP client across event loops, and pytest-asyncio gives each
         # test a new loop, so the next test would reuse a connection of a closed loop.
@@ -150,7 +153,9 @@ class RwsHandle:
             "use_responses_websocket": self.transport == "ws",
         }
         options.update(kwargs)
-        return OpenAIProvider(**options)
+        provider = OpenAIProvider(**options)
+        self._clients.agents_provider(provider)
+        return provider
 
     def agents_run_config(self, **kwargs: Any) -> RunConfig:
         """A ``RunConfig`` for ``Runner.run(agent, input, run_config=...)`` on this test's transport.
@@ -165,6 +170,17 @@ class RwsHandle:
             options["tracing_disabled"] = True
         options.update(kwargs)
         return RunConfig(**options)
+
+    def close_clients(self, *, test_ended: bool) -> None:
+        """Close the clients this handle made (the SDK clients' HTTP clients, agents providers).
+
+        Right after the test body (``test_ended=False``) only async ones are closed, on
+        their still-open event loop; at teardown everything left open.
+        """
+        if test_ended:
+            self._clients.close()
+        else:
+            self._clients.close_async()
 
     # -- measurement -------------------------------------------------------------
 

@@ -199,10 +199,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         result = yield
     except (Exception, pytest.fail.Exception) as exc:
+        _close_async_clients(item)
         failures = _new_failures(item)
         if failures:
             raise combine_failures(failures) from exc
         raise
+    _close_async_clients(item)
     failures = _new_failures(item)
     if failures:
         raise combine_failures(failures)
@@ -226,6 +228,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             text += f"\n\nthe client saw: {type(cause).__name__}: {cause}"
         report.longrepr = text
     return report
+
+
+def _close_async_clients(item: pytest.Item) -> None:
+    # pytest-asyncio closes the test's event loop before the rws fixture tears down, and
+    # an async client can only be closed on the loop its connections belong to.
+    handle = item.stash.get(HANDLE_KEY, None)
+    if handle is not None:
+        handle.close_clients(test_ended=False)
 
 
 def _new_failures(item: pytest.Item) -> list[RwsError]:
@@ -328,6 +338,7 @@ def rws(
                 )
             )
         yield handle
+    handle.close_clients(test_ended=True)
     failures = rws_server.remove(mount)
     item.stash[SUMMARY_KEY] = session.summary_for(item, handle)
     # Items live until the session ends; the mount holds the whole cassette and index.

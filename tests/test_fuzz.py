@@ -18,24 +18,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_responses_ws.cassette.codec import check_replayable, decode_cassette, encode_cassette
-from pytest_responses_ws.cassette.model import Cassette, RecordedEvent, RecordedWith, Turn
-from pytest_responses_ws.cassette.vcr_import import import_vcr_cassette
+from pytest_responses_ws.cassette.model import Cassette
 from pytest_responses_ws.config import RecordMode, Settings
 from pytest_responses_ws.core.explain import explain_miss
 from pytest_responses_ws.core.jsontext import JsonTextError, parse_json
 from pytest_responses_ws.core.normalize import request_problem
-from pytest_responses_ws.core.record import terminal_outcome
-from pytest_responses_ws.core.synthesize import TERMINAL_EVENT_TYPES
 from pytest_responses_ws.errors import CassetteFormatError
 from pytest_responses_ws.server.mount import Mount
 from pytest_responses_ws.server.websocket import _decode_frame
 
-REAL = Path(__file__).parent / "data" / "real-recordings"
+from support.recordings import real_cassettes
+
 #: Examples per test; raise it for a longer hunt: RWS_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz.py
 FUZZ = settings(
     max_examples=int(os.environ.get("RWS_FUZZ_EXAMPLES", "120")),
@@ -44,32 +41,10 @@ FUZZ = settings(
 )
 
 
-def _frame_log_cassette(path: Path) -> Cassette:
-    """A WebSocket frame log (sent creates, received events) as a cassette."""
-    turns: list[Turn] = []
-    pending: list[tuple[dict[str, Any], list[RecordedEvent]]] = []
-    for entry in yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]:
-        data = entry["data"]
-        if entry["direction"] == "sent":
-            pending.append((data, []))
-            continue
-        request, events = pending[0]
-        events.append(RecordedEvent(float(len(events)), data))
-        if data.get("type") in TERMINAL_EVENT_TYPES:
-            pending.pop(0)
-            outcome = terminal_outcome(data["type"])
-            turns.append(Turn(request=request, events=tuple(events), transport="ws", outcome=outcome))
-    return Cassette(turns=tuple(turns), recorded_with=RecordedWith("0", "ws"), recorded_at="2026-01-01")
-
-
 @cache
 def _seeds() -> tuple[dict[str, Any], ...]:
     """Every real recording as a decoded cassette document."""
-    cassettes = [
-        _frame_log_cassette(p) if p.name.startswith("test_ws_") else import_vcr_cassette(p).cassette
-        for p in sorted(REAL.rglob("*.yaml"))
-    ]
-    return tuple(json.loads(encode_cassette(c)) for c in cassettes if c.turns)
+    return tuple(json.loads(encode_cassette(c)) for c in real_cassettes().values() if c.turns)
 
 
 ODD_STRINGS = st.sampled_from(

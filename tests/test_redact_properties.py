@@ -19,49 +19,22 @@ import dataclasses
 import json
 import string
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_responses_ws.cassette.codec import encode_cassette
 from pytest_responses_ws.cassette.model import Cassette, RecordedEvent, RecordedWith, Turn
 from pytest_responses_ws.cassette.redact import Redactor, redact_request, shaped_secrets, token_parts
-from pytest_responses_ws.cassette.vcr_import import import_vcr_cassette
 from pytest_responses_ws.core.explain import explain_miss
 from pytest_responses_ws.core.match import TurnIndex
 from pytest_responses_ws.core.record import SessionRecorder
 
-REAL = Path(__file__).parent / "data" / "real-recordings"
+from support.recordings import real_cassettes
 
-
-def _ws_turns(path: Path) -> list[Turn]:
-    """pydantic-ai's WebSocket frame cassette as turns: each create and the events after it."""
-    turns: list[Turn] = []
-    for entry in yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]:
-        data = entry["data"]
-        if entry["direction"] == "sent":
-            if data.get("type") == "response.create":
-                turns.append(Turn(request=data, events=(), transport="ws"))
-        elif turns:
-            last = turns[-1]
-            turns[-1] = dataclasses.replace(last, events=(*last.events, RecordedEvent(0.0, data)))
-    return turns
-
-
-def _real_cassettes() -> dict[str, list[Turn]]:
-    cassettes = {}
-    for path in sorted([*REAL.glob("*.yaml"), *(REAL / "more" / "http").glob("*.yaml")]):
-        cassettes[path.name] = list(import_vcr_cassette(path).cassette.turns)
-    for path in sorted((REAL / "more" / "ws").glob("*.yaml")):
-        cassettes[path.name] = _ws_turns(path)
-    return cassettes
-
-
-CASSETTES = _real_cassettes()
+CASSETTES = {name: list(cassette.turns) for name, cassette in real_cassettes().items()}
 
 
 def test_the_real_cassettes_are_all_there() -> None:

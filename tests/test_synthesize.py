@@ -375,8 +375,8 @@ def test_round_trip_keeps_output(items: list[tuple[str, str]], chunk_chars: int)
 
 
 # -- shapes from real recordings --------------------------------------------------------------------
-# Hand-copied from /work/shared/data/real-recordings (live api.openai.com traffic recorded by
-# pydantic-ai); the tests never read those files.
+# Hand-copied from pydantic-ai's recordings of live api.openai.com traffic (the files are in
+# tests/data/real-recordings); these tests do not read them.
 
 _REAL_MSG_ID = "msg_0491995c8fadf37b0069c5b90c0e64819db9caac4e75be6bca"
 _REAL_HELLO = {

@@ -253,6 +253,51 @@ def test_a_recorded_turn_without_terminal_event_fails_naming_cassette_and_turn(
     assert len(fnmatch.filter(result.outlines, expected)) == 5, result.stdout.str()
 
 
+@pytest.mark.parametrize(
+    ("offset", "outcomes", "expected"),
+    [
+        # A wait longer than the recording bounds: each replayed turn fails naming the event.
+        (
+            1e9,
+            {"failed": 4, "skipped": 1},
+            "*corrupt cassette *test_weather.json at /turns/0/events/*/offset_ms: "
+            "event * comes 1e+06 s after the event before it, longer than any recording waits*",
+        ),
+        # No wait at all can be scheduled: the cassette does not load.
+        (
+            "Infinity",
+            {"errors": 5},
+            "*corrupt cassette *test_weather.json at /turns/0/events/*/offset_ms: "
+            "expected a finite number of milliseconds, found inf",
+        ),
+    ],
+)
+def test_a_recorded_wait_no_recording_could_have_never_stalls_paced_replay(
+    project: Project, sim: Any, offset: float | str, outcomes: dict[str, int], expected: str
+) -> None:
+    _recorded_weather(project, sim, "test_unterminated")
+    path = project.path / "cassettes" / "test_unterminated" / "test_weather.json"
+    cassette = json.loads(path.read_text())
+    # Hand-edited: the first turn's last event 11 days (or forever) after the request.
+    cassette["turns"][0]["events"][-1]["offset_ms"] = 12345.678
+    path.write_text(json.dumps(cassette).replace('"offset_ms": 12345.678', f'"offset_ms": {offset}', 1))
+    project.write(
+        "test_unterminated",
+        UNTERMINATED_TEST.replace(
+            "def test_", "@pytest.mark.rws_cassette('test_weather')\ndef test_"
+        ).replace(
+            "def test_raw(rws):", "def test_raw(rws):\n    pytest.skip('expects an unterminated turn')"
+        ),
+    )
+    result = run_bounded(project, "test_unterminated.py", "--rws-timing=recorded")
+    result.assert_outcomes(**outcomes)
+    out = result.stdout.str()
+    assert "TimeoutError" not in out and "Traceback" not in out, out
+    assert len(fnmatch.filter(result.outlines, expected)) == sum(outcomes.values()) - outcomes.get(
+        "skipped", 0
+    ), out
+
+
 # --------------------------------------------------------------------------- protocol
 
 

@@ -162,6 +162,7 @@ class HttpExchange:
         if playback.unterminated is not None:
             # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
             self.mount.unterminated(position, playback.unterminated)
+        schedule = self.mount.paced_schedule(position, playback)
         # The terminal time is stamped before the answer's last bytes are handed over: once
         # the client has them, the test may read rws.turns.
         if not answer.stream:
@@ -177,7 +178,6 @@ class HttpExchange:
                 (b"x-request-id", self.mount.next_request_id().encode()),
             ],
         )
-        schedule = playback.schedule(self.mount.settings.timing.factor)
         if schedule is None:
             # Instant timing: the whole stream in one write (one ASGI message per event costs
             # several milliseconds on a turn with hundreds of events).

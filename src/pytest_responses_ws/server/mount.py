@@ -338,6 +338,24 @@ class Mount:
             f"    {self.record_command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
         )
 
+    def paced_schedule(self, position: int, playback: Playback) -> list[float] | None:
+        """When to send each frame of a replayed turn, or None for all at once.
+
+        A recorded wait no recording could have (a hand-edited offset) fails the test
+        naming the event, and the turn is sent at once instead of stalling the client.
+        """
+        factor = self.settings.timing.factor
+        if factor is None:
+            return None
+        stall = playback.stalled_wait(
+            self.settings.upstream_first_event_timeout, self.settings.upstream_idle_timeout
+        )
+        if stall is not None:
+            index, problem = stall
+            self.fail(CassetteFormatError(self.path, f"/turns/{position}/events/{index}/offset_ms", problem))
+            return None
+        return playback.schedule(factor)
+
     def unterminated(self, position: int, problem: str) -> None:
         """A replayed turn has no terminal event: fail the test naming the cassette and turn."""
         self.fail(CassetteFormatError(self.path, f"/turns/{position}/events", problem))

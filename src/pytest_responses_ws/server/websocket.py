@@ -292,7 +292,7 @@ class WebSocketSession:
 
     async def _play(self, position: int, lane: str | None, trace: TurnTrace) -> None:
         playback = self.mount.playback(position, lane)
-        schedule = playback.schedule(self.mount.settings.timing.factor)
+        schedule = self.mount.paced_schedule(position, playback)
         if schedule is None:
             last = len(playback.frames) - 1
             for i, frame in enumerate(playback.frames):
@@ -305,13 +305,16 @@ class WebSocketSession:
             await self._end_unterminated(position, playback, lane)
             return
         previous = self._lane_tails.get(lane)
-        self._lane_tails[lane] = asyncio.create_task(self._paced(previous, position, playback, lane, trace))
+        self._lane_tails[lane] = asyncio.create_task(
+            self._paced(previous, position, playback, schedule, lane, trace)
+        )
 
     async def _paced(
         self,
         previous: asyncio.Task[None] | None,
         position: int,
         playback: Playback,
+        schedule: list[float],
         lane: str | None,
         trace: TurnTrace,
     ) -> None:
@@ -319,8 +322,6 @@ class WebSocketSession:
             # Creates on one lane run in order: wait for the one before to finish. asyncio.wait
             # does not raise the previous task's cancellation, so this task's own still does.
             await asyncio.wait({previous})
-        schedule = playback.schedule(self.mount.settings.timing.factor)
-        assert schedule is not None
         clock = self.mount.clock
         last = len(playback.frames) - 1
         for i, (frame, at_s) in enumerate(zip(playback.frames, schedule, strict=True)):

@@ -44,7 +44,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
 #: The environment variables that tell programs which proxy to use, in both spellings.
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
-LOOPBACK_NO_PROXY = ("localhost", "127.0.0.1", "::1")
+LOOPBACK_NO_PROXY = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Called with the host (and port) a blocked client tried to reach.
@@ -77,6 +77,16 @@ def is_loopback(host: str) -> bool:
         return True
     address = _ip(name)
     return address is not None and address.is_loopback
+
+
+def is_unspecified(host: str) -> bool:
+    """Whether ``host`` is ``0.0.0.0`` or ``::``.
+
+    A server bound there is often reached at the address it reports, and connecting
+    there reaches this machine (or nothing): never a connection out.
+    """
+    address = _ip(normalize_host(host))
+    return address is not None and address.is_unspecified
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,7 @@ class NetworkGuard:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reachable(self, host: str) -> bool:
-        if is_loopback(host) or self.allow.allows(host):
+        if is_loopback(host) or is_unspecified(host) or self.allow.allows(host):
             return True
         address = _ip(normalize_host(host))
         with self._lock:

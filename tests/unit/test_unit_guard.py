@@ -129,7 +129,7 @@ def test_the_refusing_proxy_answers_403_and_tells_the_test_by_its_token() -> Non
     try:
         proxy.register("t1", lambda host, port: reports.append((host, port)))
         environment = proxy_environment(proxy.url("t1"), AllowList.parse(["db.test"]))
-        assert environment["NO_PROXY"] == "localhost,127.0.0.1,::1,db.test"
+        assert environment["NO_PROXY"] == "localhost,127.0.0.1,::1,0.0.0.0,::,db.test"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": environment["http_proxy"]}))
         with pytest.raises(urllib.error.HTTPError) as raised:
             opener.open("http://api.openai.com/v1/models", timeout=5)

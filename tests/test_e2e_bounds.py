@@ -14,6 +14,7 @@ import contextlib
 import fnmatch
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -559,6 +560,49 @@ def test_a_stalled_websocket_upstream_fails_the_recording_test_quickly(
     assert project.cassettes() == []
     assert upstream.requests == 3
     assert elapsed < 30, elapsed
+
+
+@contextmanager
+def silent_tcp_upstream() -> Iterator[SimpleNamespace]:
+    """An upstream that accepts TCP connections and never says a word (no WebSocket handshake)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1", accepted=accepted)
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+
+def test_an_upstream_that_never_completes_the_handshake_fails_the_recording_test_before_the_client_gives_up(
+    project: Project,
+) -> None:
+    # The SDK's WebSocket client gives up on a handshake after 10 s with its own TimeoutError, so the
+    # upstream's handshake must be bounded tighter: here by the first-event bound.
+    project.write("test_upstream_stall", WS_RECORDING_TEST.replace("def test_raw(", "def _raw("))
+    with silent_tcp_upstream() as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url, *BOUNDS)
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    assert (
+        result.stdout.str().count("recording failed: could not open the upstream WebSocket ws://127.0.0.1:")
+        == 2
+    )
+    out = result.stdout.str() + result.stderr.str()
+    assert "timed out while waiting for handshake response" not in out.replace("WebSocket", ""), out
+    assert "Exception in ASGI application" not in out and "TimeoutError: timed out" not in out, out
+    assert project.cassettes() == []
+    assert elapsed < 8, elapsed
 
 
 HTTP_RECORDING_TEST = """

@@ -40,7 +40,7 @@ from .common import (
 )
 from .mount import Mount
 from .runner import WS_MAX_FRAME_BYTES, Receive, Scope, Send
-from .upstream import open_upstream_websocket, websocket_url
+from .upstream import UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S, open_upstream_websocket, websocket_url
 
 #: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
 #: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
@@ -354,7 +354,9 @@ class WebSocketSession:
     async def _connect_upstream(self, deny_on_failure: bool = False) -> bool:
         url = websocket_url(self.mount.settings.upstream, query=self._query())
         try:
-            self.upstream = await open_upstream_websocket(url, self.headers)
+            # A smaller first-event bound (fast-failing CI) bounds the handshake too.
+            bound = min(UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S, self.mount.settings.upstream_first_event_timeout)
+            self.upstream = await open_upstream_websocket(url, self.headers, bound)
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
             status = exc.response.status_code if isinstance(exc, InvalidStatus) else 502
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""

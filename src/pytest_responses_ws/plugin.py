@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from .cassette.model import TRANSPORTS, Transport
+from .cassette.redact import Redactor
 from .clients import exclude_loopback_from_vcr
 from .config import SETTING_KEYS
 from .errors import CassetteError, NetworkAccessError, RwsError, combine_failures
@@ -223,7 +224,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = str(excinfo.value)
         cause = excinfo.value.__cause__
         if cause is not None:
-            text += f"\n\nthe client saw: {type(cause).__name__}: {cause}"
+            # Clients quote the request (its URL, even its headers) in their errors.
+            seen = f"{type(cause).__name__}: {cause}"
+            mount = item.stash.get(MOUNT_KEY, None)
+            text += f"\n\nthe client saw: {mount.mask(seen) if mount is not None else Redactor().scrub_loose(seen)}"
         report.longrepr = text
     return report
 

@@ -107,6 +107,7 @@ class HttpExchange:
         connection_id, new_connection = mount.http_connection(self.scope, self.headers, arrived_ns)
         number = mount.next_http_request()
         where = f"HTTP request {number} (connection {connection_id})"
+        mount.learn_request_secrets(self.headers, self._query())
         if mount.recorder is not None:
             # Keep-alive connections carry per-request credentials (with_options, extra_headers).
             mount.recorder.redactor.learn(self.headers)

@@ -90,6 +90,8 @@ class Mount:
         self.index = TurnIndex.build(replay_turns, settings.ignore_fields, settings.allow_playback_repeats)
         self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
+        #: Credentials the test's requests carried (both modes): hidden from every message.
+        self._sent_secrets = Redactor(settings.filter_headers)
         self.failures: list[RwsError] = []
         self._playbacks: dict[tuple[int, str], Playback] = {}
         self._outputs: dict[int, list[Any]] = {}
@@ -169,11 +171,20 @@ class Mount:
             for t in compute_turn_metrics(traces, tools)
         ]
 
+    def learn_request_secrets(self, headers: Mapping[str, str], query: str) -> None:
+        """A request arrived with these headers and URL query: :meth:`mask` hides their secrets."""
+        with self.lock:
+            self._sent_secrets.learn(headers)
+            self._sent_secrets.learn_query(query)
+
     def mask(self, text: str, headers: Mapping[str, str] | None = None) -> str:
         """``text`` fit for a message or report: without learned secrets or token-looking parts.
 
-        ``headers``, when given, are the request's: their secrets are hidden too.
+        Secrets of every request the test sent are hidden, and those of ``headers`` (the
+        request's) when given.
         """
+        with self.lock:
+            text = self._sent_secrets.scrub_text(text)
         redactor = self.recorder.redactor if self.recorder is not None else Redactor()
         if headers:
             known = redactor.secrets

@@ -130,6 +130,7 @@ class WebSocketSession:
         mount = self.mount
         started = mount.clock()
         handshake_ns: int | None = None
+        mount.learn_request_secrets(self.headers, self._query())
         if mount.recorder is not None:
             # Azure-style clients put the key in the query string; upstreams echo it back.
             mount.recorder.redactor.learn_query(self._query())

@@ -28,6 +28,7 @@ import base64
 import binascii
 import errno
 import ipaddress
+import re
 import socket
 import socketserver
 import threading
@@ -376,7 +377,8 @@ def _proxy_target(method: str, target: str) -> tuple[str, int | None]:
         parts = urlsplit(target if "//" in target else f"//{target}")
         return parts.hostname or target, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     except ValueError:
-        return target, None
+        # Named by its authority only: the path and query may carry a key.
+        return re.split(r"[/?#]", target.split("://", 1)[-1].lstrip("/"), maxsplit=1)[0], None
 
 
 def _token(authorization: str) -> str:

@@ -188,3 +188,19 @@ def test_redirect_rewrites_below_the_mount_whichever_base_caught_it() -> None:
         "http://127.0.0.1:5000/rws/t1/v1/responses?x=1"
     )
     assert target.rewrite("wss://api.openai.com./v1/responses") == "ws://127.0.0.1:5000/rws/t1/v1/responses"
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", "http://api.example:notaport/v1?api-key=Sekr3tSekr3tSekr3t"),
+        ("GET", "http://[::1/?k=Sekr3tSekr3tSekr3t"),
+    ],
+)
+def test_a_proxied_request_the_proxy_cannot_parse_is_named_without_its_path_or_query(
+    method: str, target: str
+) -> None:
+    from pytest_responses_ws.guard import _proxy_target
+
+    host, port = _proxy_target(method, target)
+    assert "Sekr3t" not in host and port is None

@@ -306,3 +306,22 @@ def test_http_upstream_failure_while_recording_writes_nothing(project: Project) 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*recording failed: the upstream request to *failed*Nothing was written*"])
     assert project.cassettes() == []
+
+
+@pytest.mark.parametrize("where", ["a-directory", "a-file.txt/report"])
+def test_a_report_that_cannot_be_written_fails_the_run_with_one_line_and_the_other_is_written(
+    project: Project, where: str
+) -> None:
+    project.write("test_x", "def test_x(rws):\n    pass\n")
+    (project.path / "a-directory").mkdir()
+    (project.path / "a-file.txt").write_text("not a directory")
+    result = project.replay(f"--rws-report={where}", "--rws-report-html=out/report.html")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output
+    result.stdout.fnmatch_lines(
+        [f"*pytest-responses-ws: could not write the report {project.path / where}: *"]
+    )
+    assert (project.path / "out" / "report.html").is_file()
+    assert not list(project.path.rglob(".*.tmp"))

@@ -6,6 +6,7 @@ the mount and the pure core.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from contextlib import ExitStack
 from typing import Any
@@ -153,8 +154,19 @@ class ReportHooks:
                 terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
-            self.session.write_reports()
+        if hasattr(session.config, "workerinput"):
+            return  # the controller (or a run without xdist) writes the reports
+        problems = self.session.write_reports()
+        if problems:
+            # CI reads the reports: a run that could not write one is not green.
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            for problem in problems:
+                if reporter is not None:
+                    reporter.write_line(problem, red=True, bold=True)
+                else:
+                    sys.stderr.write(problem + "\n")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -325,3 +325,42 @@ def test_a_report_that_cannot_be_written_fails_the_run_with_one_line_and_the_oth
     )
     assert (project.path / "out" / "report.html").is_file()
     assert not list(project.path.rglob(".*.tmp"))
+
+
+BAD_TEST_SETTINGS = """
+import pytest
+
+@pytest.mark.rws_cassette(record_mode=5)
+def test_marker(rws):
+    pass
+
+@pytest.mark.rws_cassette(allow_hosts=["db.test:5432"])
+def test_allow_hosts(rws):
+    pass
+
+class TestFixture:
+    @pytest.fixture
+    def rws_config(self):
+        return {"timing": "fast"}
+
+    def test_fixture(self, rws):
+        pass
+"""
+
+
+def test_a_bad_setting_of_one_test_errors_that_test_in_one_line_without_the_plugins_frames(
+    project: Project,
+) -> None:
+    project.write("test_settings", BAD_TEST_SETTINGS)
+    result = project.run("--rws-transports=http")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*@pytest.mark.rws_cassette record_mode: unknown record mode 5*",
+            "*is not a host name*",
+            "*rws_config fixture timing: unknown timing 'fast'*",
+        ],
+        consecutive=False,
+    )
+    output = result.stdout.str()
+    assert "pytest_responses_ws/" not in output and "UsageError" not in output, output

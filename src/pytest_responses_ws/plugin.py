@@ -295,7 +295,15 @@ def rws(
     """This test's handle on the loopback server; clients in the test are pointed at it."""
     item = request.node
     session = request.config.stash[SESSION_KEY]
-    settings = session.settings_for(item, rws_config)
+    try:
+        settings = session.settings_for(item, rws_config)
+    except pytest.UsageError as exc:
+        bad_setting: pytest.UsageError | None = exc
+    else:
+        bad_setting = None
+    if bad_setting is not None:
+        # This test's own marker or rws_config: error the test alone, in one line.
+        pytest.fail(str(bad_setting), pytrace=False)
     try:
         mount = session.open_mount(item, settings, rws_transport)
     except CassetteError as exc:

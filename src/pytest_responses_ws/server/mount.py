@@ -92,6 +92,7 @@ class Mount:
         self.lock = threading.Lock()
         #: Credentials the test's requests carried (both modes): hidden from every message.
         self._sent_secrets = Redactor(settings.filter_headers)
+        self._sent_seen: set[tuple[frozenset[tuple[str, str]], str]] = set()
         self.failures: list[RwsError] = []
         self._playbacks: dict[tuple[int, str], Playback] = {}
         self._outputs: dict[int, list[Any]] = {}
@@ -173,7 +174,11 @@ class Mount:
 
     def learn_request_secrets(self, headers: Mapping[str, str], query: str) -> None:
         """A request arrived with these headers and URL query: :meth:`mask` hides their secrets."""
+        key = (frozenset(headers.items()), query)
         with self.lock:
+            if key in self._sent_seen:
+                return  # a keep-alive connection sends the same headers with every request
+            self._sent_seen.add(key)
             self._sent_secrets.learn(headers)
             self._sent_secrets.learn_query(query)
 

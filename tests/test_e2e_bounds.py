@@ -299,6 +299,49 @@ def test_a_recorded_wait_no_recording_could_have_never_stalls_paced_replay(
     ), out
 
 
+EARLY_LEAVER_TEST = """
+import pytest
+
+import agent_loops
+
+
+@pytest.mark.rws_cassette("test_weather")
+@pytest.mark.rws_transports("http")
+def test_reads_one_event(rws):
+    stream = rws.openai_client().responses.create(
+        model="gpt-5.2", input=agent_loops.PROMPT, tools=agent_loops.TOOLS, store=False, stream=True
+    )
+    for event in stream:
+        break
+    stream.close()
+
+
+def test_server_is_idle_afterwards():
+    import time
+    time.sleep(0.3)
+"""
+
+
+def test_a_client_that_leaves_a_paced_http_stream_early_stops_the_replay(project: Project, sim: Any) -> None:
+    _recorded_weather(project, sim, "test_early")
+    path = project.path / "cassettes" / "test_early" / "test_weather.json"
+    cassette = json.loads(path.read_text())
+    events = cassette["turns"][0]["events"]
+    for i, event in enumerate(events):
+        event["offset_ms"] = 30_000.0 * i / len(events)  # a 30 s answer, within the recording bounds
+    path.write_text(json.dumps(cassette))
+    project.write("test_early", EARLY_LEAVER_TEST)
+    project.pytester.makeconftest(BOUND_CONFTEST)
+    # In a process of its own: the server's own log of a cancelled request goes to the real stderr.
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "test_early.py", "--rws-timing=recorded"
+    )
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str() + result.stderr.str()
+    # The server sent into a closed stream for 30 s, then was cancelled at the end of the run.
+    assert "Exception in ASGI application" not in output and "CancelledError" not in output, output
+
+
 # --------------------------------------------------------------------------- protocol
 
 

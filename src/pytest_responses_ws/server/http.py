@@ -187,15 +187,24 @@ class HttpExchange:
             return
         started = self.mount.clock()
         last = len(playback.frames) - 1
-        for i, chunk in enumerate(playback.frames):
-            if schedule is not None:
+        # The request body has been read: the next message is the client leaving. A client
+        # that stops reading early (break, close) ends the paced answer, not the run's end.
+        left = asyncio.ensure_future(self.receive())
+        try:
+            for i, chunk in enumerate(playback.frames):
                 delay = schedule[i] - (self.mount.clock() - started) / 1e9
                 if delay > 0:
-                    await asyncio.sleep(delay)
-            if i == last:
-                trace.terminal_ns = self.mount.clock()
-            await self.send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
-        await self.send({"type": "http.response.body", "body": b""})
+                    await asyncio.wait({left}, timeout=delay)
+                if left.done():
+                    return
+                if i == last:
+                    trace.terminal_ns = self.mount.clock()
+                await self.send(
+                    {"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True}
+                )
+            await self.send({"type": "http.response.body", "body": b""})
+        finally:
+            left.cancel()
 
     # -- recording --------------------------------------------------------------
 

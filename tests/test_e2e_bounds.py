@@ -720,6 +720,59 @@ def test_a_stalled_http_upstream_fails_the_recording_test_quickly_without_retrie
     assert elapsed < 30, elapsed
 
 
+OWN_CLIENTS_TEST = """
+import openai, pytest
+
+REQUEST = {"model": "gpt-5.2", "input": "Weather in Paris?"}
+
+
+@pytest.mark.rws_transports("http")
+def test_own_sync_client(rws):
+    # The application's own client: found through OPENAI_BASE_URL, with the SDK's default retries.
+    openai.OpenAI().responses.create(**REQUEST)
+
+
+@pytest.mark.asyncio
+@pytest.mark.rws_transports("http")
+async def test_own_async_client(rws):
+    async with openai.AsyncOpenAI() as client:
+        async for event in await client.responses.create(**REQUEST, stream=True):
+            pass
+"""
+
+
+def test_clients_the_test_makes_itself_do_not_retry_a_stalled_upstream_while_recording(
+    project: Project,
+) -> None:
+    # A 504 or 502 from the loopback server tells the SDK not to retry: each retry would reach the
+    # upstream again and wait out the bound again (3 x 180 s with the defaults).
+    project.write("test_own_clients", OWN_CLIENTS_TEST)
+    with stalling_http_upstream(False, []) as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url, *BOUNDS)
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    assert result.stdout.str().count("upstream_first_event_timeout is 0.5 s") == 2
+    assert upstream.requests == 2
+    assert elapsed < 15, elapsed
+
+
+def test_clients_the_test_makes_itself_do_not_retry_an_unreachable_upstream_while_recording(
+    project: Project,
+) -> None:
+    project.write("test_own_clients", OWN_CLIENTS_TEST)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = record_bounded(project, f"http://127.0.0.1:{closed_port}/v1", *BOUNDS)
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*the client saw: InternalServerError: Error code: 502*"])
+    # The SDK's retries back off 0.5 to 8 s each: none means the run is quick.
+    assert elapsed < 3, elapsed
+
+
 def test_bounds_come_from_ini_marker_and_rws_config(project: Project) -> None:
     project.pytester.makeini(
         "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"

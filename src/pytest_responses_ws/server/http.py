@@ -56,16 +56,21 @@ class HttpExchange:
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
-    async def respond_json(self, status: int, body: dict[str, Any]) -> None:
+    async def respond_json(self, status: int, body: dict[str, Any], *, final: bool = False) -> None:
+        """Answer with a JSON body; ``final`` tells clients not to retry (the plugin's own failures).
+
+        The openai SDK retries 5xx answers twice by default: a retry of a failure the test
+        already has would only reach the upstream again and wait out its bound again.
+        """
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        await self.start_response(
-            status,
-            [
-                (b"content-type", JSON_CONTENT_TYPE),
-                (b"content-length", str(len(payload)).encode()),
-                (b"x-request-id", self.mount.next_request_id().encode()),
-            ],
-        )
+        headers = [
+            (b"content-type", JSON_CONTENT_TYPE),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-request-id", self.mount.next_request_id().encode()),
+        ]
+        if final:
+            headers.append((b"x-should-retry", b"false"))  # honoured by the OpenAI SDKs
+        await self.start_response(status, headers)
         await self.send({"type": "http.response.body", "body": payload})
 
     def _query(self) -> str:
@@ -87,7 +92,9 @@ class HttpExchange:
         except Exception as exc:  # never a bare traceback: a failure of the test, and an answer
             self.mount.fail(ServerError(f"the loopback server could not handle an HTTP request: {exc!r}"))
             with contextlib.suppress(Exception):
-                await self.respond_json(500, error_body("rws_server_error", f"pytest-responses-ws: {exc!r}"))
+                await self.respond_json(
+                    500, error_body("rws_server_error", f"pytest-responses-ws: {exc!r}"), final=True
+                )
 
     async def _run(self) -> None:
         mount = self.mount
@@ -298,7 +305,9 @@ class HttpExchange:
         """
         with contextlib.suppress(OSError, RuntimeError):
             if not self.started:
-                await self.respond_json(status, error_body(code, message, error_type="server_error"))
+                await self.respond_json(
+                    status, error_body(code, message, error_type="server_error"), final=True
+                )
                 return
             event = {
                 "type": "error",

@@ -134,7 +134,8 @@ class Playback:
                     f"event {i} comes {offset - previous:g} s after "
                     f"{'the request' if i == 0 else 'the event before it'}, longer than any recording "
                     f"waits (upstream_{what}_timeout is {bound:g} s), so paced replay would stall there; "
-                    "fix its offset_ms, or replay with --rws-timing=instant"
+                    f"fix its offset_ms, raise --rws-upstream-{what.replace('_', '-')}-timeout if it was "
+                    "recorded with a longer bound, or replay with --rws-timing=instant"
                 )
             previous = max(previous, offset)
         return None

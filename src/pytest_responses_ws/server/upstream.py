@@ -26,8 +26,8 @@ HOP_HEADERS = frozenset(
         "sec-websocket-accept",
     }
 )
-#: Bound on opening an upstream WebSocket (TCP, TLS and handshake). The client waits for its own handshake while
-#: the upstream's is made (the openai SDK's client gives up after 10 s, websockets'
+#: Bound on opening an upstream WebSocket (TCP, TLS and handshake). The client waits for
+#: its own handshake meanwhile (the openai SDK's client gives up after 10 s, websockets'
 #: default), so this must be shorter for the test to fail with the plugin's message.
 UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S = 8.0
 

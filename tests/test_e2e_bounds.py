@@ -271,7 +271,15 @@ def test_a_recorded_turn_without_terminal_event_fails_naming_cassette_and_turn(
             "*corrupt cassette *test_weather.json at /turns/0/events/*/offset_ms: "
             "expected a finite number of milliseconds, found inf",
         ),
+        # A plausible 2 s wait, stretched by a hostile timing factor.
+        (
+            2000.0,
+            {"failed": 4, "skipped": 1},
+            "*--rws-timing=1e+06 would make the client wait longer than any recording waits *before event * "
+            "of turn 0 of *test_weather.json; the turn was sent at once*",
+        ),
     ],
+    ids=["offset", "infinity", "factor"],
 )
 def test_a_recorded_wait_no_recording_could_have_never_stalls_paced_replay(
     project: Project, sim: Any, offset: float | str, outcomes: dict[str, int], expected: str
@@ -290,7 +298,8 @@ def test_a_recorded_wait_no_recording_could_have_never_stalls_paced_replay(
             "def test_raw(rws):", "def test_raw(rws):\n    pytest.skip('expects an unterminated turn')"
         ),
     )
-    result = run_bounded(project, "test_unterminated.py", "--rws-timing=recorded")
+    timing = "1e6" if offset == 2000.0 else "recorded"
+    result = run_bounded(project, "test_unterminated.py", f"--rws-timing={timing}")
     result.assert_outcomes(**outcomes)
     out = result.stdout.str()
     assert "TimeoutError" not in out and "Traceback" not in out, out

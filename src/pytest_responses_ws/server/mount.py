@@ -363,12 +363,22 @@ class Mount:
         factor = self.settings.timing.factor
         if factor is None:
             return None
-        stall = playback.stalled_wait(
-            self.settings.upstream_first_event_timeout, self.settings.upstream_idle_timeout
-        )
+        first_s, idle_s = self.settings.upstream_first_event_timeout, self.settings.upstream_idle_timeout
+        stall = playback.stalled_wait(first_s, idle_s)
         if stall is not None:
             index, problem = stall
             self.fail(CassetteFormatError(self.path, f"/turns/{position}/events/{index}/offset_ms", problem))
+            return None
+        if factor > 1 and (stretched := playback.stalled_wait(first_s / factor, idle_s / factor)) is not None:
+            # Each recorded wait is within the bounds, but the factor stretches one past them.
+            self.fail(
+                RwsError(
+                    f"--rws-timing={factor:g} would make the client wait longer than any recording waits "
+                    f"(upstream_first_event_timeout {first_s:g} s, upstream_idle_timeout {idle_s:g} s) before "
+                    f"event {stretched[0]} of turn {position} of {self.path}; the turn was sent at once. "
+                    "Use a smaller factor, or --rws-timing=recorded"
+                )
+            )
             return None
         return playback.schedule(factor)
 

@@ -782,6 +782,47 @@ def test_clients_the_test_makes_itself_do_not_retry_an_unreachable_upstream_whil
     assert elapsed < 3, elapsed
 
 
+@contextmanager
+def trickling_http_upstream() -> Iterator[SimpleNamespace]:
+    """An HTTP upstream that answers a byte of its head at a time, never finishing it."""
+    state = SimpleNamespace(url="", requests=0)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        state.requests += 1
+        writer.write(b"HTTP/1.1 200 OK\r\nx-trickle: ")
+        with contextlib.suppress(ConnectionError):
+            while not stopping.is_set():
+                writer.write(b"a")  # never a whole head, never a first event
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        writer.close()
+
+    stopping = asyncio.Event()
+
+    async def start(stop: asyncio.Event) -> Any:
+        nonlocal stopping
+        stopping = stop
+        return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+    with _serve_in_thread(start) as server:
+        state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        yield state
+
+
+def test_an_upstream_trickling_bytes_without_an_event_still_hits_the_first_event_bound(
+    project: Project,
+) -> None:
+    project.write("test_upstream_stall", HTTP_RECORDING_TEST.replace("def test_raw(", "def _raw("))
+    with trickling_http_upstream() as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url, *BOUNDS)
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    assert result.stdout.str().count("upstream_first_event_timeout is 0.5 s") == 2, result.stdout.str()
+    assert elapsed < 10, elapsed
+
+
 def test_bounds_come_from_ini_marker_and_rws_config(project: Project) -> None:
     project.pytester.makeini(
         "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"

@@ -783,17 +783,17 @@ def test_clients_the_test_makes_itself_do_not_retry_an_unreachable_upstream_whil
 
 
 @contextmanager
-def trickling_http_upstream() -> Iterator[SimpleNamespace]:
-    """An HTTP upstream that answers a byte of its head at a time, never finishing it."""
+def trickling_http_upstream(head: bytes, trickle: bytes) -> Iterator[SimpleNamespace]:
+    """An HTTP upstream that sends ``head``, then ``trickle`` again and again, never an event more."""
     state = SimpleNamespace(url="", requests=0)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         state.requests += 1
-        writer.write(b"HTTP/1.1 200 OK\r\nx-trickle: ")
+        writer.write(head)
         with contextlib.suppress(ConnectionError):
             while not stopping.is_set():
-                writer.write(b"a")  # never a whole head, never a first event
+                writer.write(trickle)
                 await writer.drain()
                 await asyncio.sleep(0.05)
         writer.close()
@@ -810,16 +810,35 @@ def trickling_http_upstream() -> Iterator[SimpleNamespace]:
         yield state
 
 
-def test_an_upstream_trickling_bytes_without_an_event_still_hits_the_first_event_bound(
-    project: Project,
+SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "trickle", "bound", "tests"),
+    [
+        # The response head a byte at a time: never a first event.
+        (b"HTTP/1.1 200 OK\r\nx-trickle: ", b"a", "upstream_first_event_timeout", "test_sdk"),
+        # A gateway's keep-alive comments while the model is stalled mid-answer: no event, ever.
+        (
+            SSE_HEAD + f"event: response.created\ndata: {json.dumps(STARTED[0])}\n\n".encode(),
+            b": keep-alive\n\n",
+            "upstream_idle_timeout",
+            "test_sdk_stream",
+        ),
+    ],
+    ids=["head", "keep-alive"],
+)
+def test_an_upstream_trickling_bytes_without_events_still_hits_the_bound(
+    project: Project, head: bytes, trickle: bytes, bound: str, tests: str
 ) -> None:
     project.write("test_upstream_stall", HTTP_RECORDING_TEST.replace("def test_raw(", "def _raw("))
-    with trickling_http_upstream() as upstream:
+    with trickling_http_upstream(head, trickle) as upstream:
         started = time.monotonic()
-        result = record_bounded(project, upstream.url, *BOUNDS)
+        result = record_bounded(project, upstream.url, *BOUNDS, "-k", tests)
         elapsed = time.monotonic() - started
-    result.assert_outcomes(failed=2)
-    assert result.stdout.str().count("upstream_first_event_timeout is 0.5 s") == 2, result.stdout.str()
+    failed = 2 if tests == "test_sdk" else 1
+    result.assert_outcomes(failed=failed)
+    assert result.stdout.str().count(f"{bound} is 0.5 s") == failed, result.stdout.str()
     assert elapsed < 10, elapsed
 
 

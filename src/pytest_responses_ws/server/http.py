@@ -16,7 +16,7 @@ from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, HttpAnswer, sse_block
-from ..core.stall import describe_stall, first_event_bound, idle_bound
+from ..core.stall import Bound, describe_stall, first_event_bound, idle_bound
 from ..errors import RecordingError
 from . import upstream_http
 from .common import (
@@ -244,7 +244,7 @@ class HttpExchange:
             ) as upstream:
                 content_type = upstream.headers.get("content-type", "")
                 if upstream.status_code == 200 and content_type.startswith("text/event-stream"):
-                    await self._relay_stream(upstream, pending, trace)
+                    await self._relay_stream(upstream, pending, trace, idle)
                     return
                 payload = await upstream.aread()
                 recorder.discard(pending)
@@ -325,7 +325,9 @@ class HttpExchange:
         await self.start_response(upstream.status_code, headers)
         await self.send({"type": "http.response.body", "body": payload})
 
-    async def _relay_stream(self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace) -> None:
+    async def _relay_stream(
+        self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace, idle: Bound
+    ) -> None:
         mount = self.mount
         recorder = mount.recorder
         assert recorder is not None
@@ -334,9 +336,23 @@ class HttpExchange:
         headers.append((b"x-request-id", request_id.encode()))
         await self.start_response(200, headers)
         parser = SseParser()
-        async for chunk in upstream.aiter_bytes():
+        loop = asyncio.get_running_loop()
+        # The idle bound is between *events*: bytes that are none (a gateway's keep-alive
+        # comments while the model is stalled) do not extend it.
+        event_due = loop.time() + idle.seconds
+        chunks = upstream.aiter_bytes()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(chunks), max(0.0, event_due - loop.time()))
+            except StopAsyncIteration:
+                break
+            except asyncio.TimeoutError:
+                raise UpstreamStall(idle, "the upstream") from None
             at_ns = mount.clock()
-            for data in parser.feed(chunk):
+            events = parser.feed(chunk)
+            if events:
+                event_due = loop.time() + idle.seconds
+            for data in events:
                 self.relayed_events += 1
                 turn = recorder.on_http_event(pending, data, at_ns)
                 if turn is not None:

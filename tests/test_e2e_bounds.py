@@ -14,6 +14,7 @@ import contextlib
 import fnmatch
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -251,6 +252,103 @@ def test_a_recorded_turn_without_terminal_event_fails_naming_cassette_and_turn(
         "response.completed, response.done, response.failed, response.incomplete"
     )
     assert len(fnmatch.filter(result.outlines, expected)) == 5, result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("offset", "outcomes", "expected"),
+    [
+        # A wait longer than the recording bounds: each replayed turn fails naming the event.
+        (
+            1e9,
+            {"failed": 4, "skipped": 1},
+            "*corrupt cassette *test_weather.json at /turns/0/events/*/offset_ms: "
+            "event * comes 1e+06 s after the event before it, longer than any recording waits*",
+        ),
+        # No wait at all can be scheduled: the cassette does not load.
+        (
+            "Infinity",
+            {"errors": 5},
+            "*corrupt cassette *test_weather.json at /turns/0/events/*/offset_ms: "
+            "expected a finite number of milliseconds, found inf",
+        ),
+        # A plausible 2 s wait, stretched by a hostile timing factor.
+        (
+            2000.0,
+            {"failed": 4, "skipped": 1},
+            "*--rws-timing=1e+06 would make the client wait longer than any recording waits *before event * "
+            "of turn 0 of *test_weather.json; the turn was sent at once*",
+        ),
+    ],
+    ids=["offset", "infinity", "factor"],
+)
+def test_a_recorded_wait_no_recording_could_have_never_stalls_paced_replay(
+    project: Project, sim: Any, offset: float | str, outcomes: dict[str, int], expected: str
+) -> None:
+    _recorded_weather(project, sim, "test_unterminated")
+    path = project.path / "cassettes" / "test_unterminated" / "test_weather.json"
+    cassette = json.loads(path.read_text())
+    # Hand-edited: the first turn's last event 11 days (or forever) after the request.
+    cassette["turns"][0]["events"][-1]["offset_ms"] = 12345.678
+    path.write_text(json.dumps(cassette).replace('"offset_ms": 12345.678', f'"offset_ms": {offset}', 1))
+    project.write(
+        "test_unterminated",
+        UNTERMINATED_TEST.replace(
+            "def test_", "@pytest.mark.rws_cassette('test_weather')\ndef test_"
+        ).replace(
+            "def test_raw(rws):", "def test_raw(rws):\n    pytest.skip('expects an unterminated turn')"
+        ),
+    )
+    timing = "1e6" if offset == 2000.0 else "recorded"
+    result = run_bounded(project, "test_unterminated.py", f"--rws-timing={timing}")
+    result.assert_outcomes(**outcomes)
+    out = result.stdout.str()
+    assert "TimeoutError" not in out and "Traceback" not in out, out
+    assert len(fnmatch.filter(result.outlines, expected)) == sum(outcomes.values()) - outcomes.get(
+        "skipped", 0
+    ), out
+
+
+EARLY_LEAVER_TEST = """
+import pytest
+
+import agent_loops
+
+
+@pytest.mark.rws_cassette("test_weather")
+@pytest.mark.rws_transports("http")
+def test_reads_one_event(rws):
+    stream = rws.openai_client().responses.create(
+        model="gpt-5.2", input=agent_loops.PROMPT, tools=agent_loops.TOOLS, store=False, stream=True
+    )
+    for event in stream:
+        break
+    stream.close()
+
+
+def test_server_is_idle_afterwards():
+    import time
+    time.sleep(0.3)
+"""
+
+
+def test_a_client_that_leaves_a_paced_http_stream_early_stops_the_replay(project: Project, sim: Any) -> None:
+    _recorded_weather(project, sim, "test_early")
+    path = project.path / "cassettes" / "test_early" / "test_weather.json"
+    cassette = json.loads(path.read_text())
+    events = cassette["turns"][0]["events"]
+    for i, event in enumerate(events):
+        event["offset_ms"] = 30_000.0 * i / len(events)  # a 30 s answer, within the recording bounds
+    path.write_text(json.dumps(cassette))
+    project.write("test_early", EARLY_LEAVER_TEST)
+    project.pytester.makeconftest(BOUND_CONFTEST)
+    # In a process of its own: the server's own log of a cancelled request goes to the real stderr.
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "test_early.py", "--rws-timing=recorded"
+    )
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str() + result.stderr.str()
+    # The server sent into a closed stream for 30 s, then was cancelled at the end of the run.
+    assert "Exception in ASGI application" not in output and "CancelledError" not in output, output
 
 
 # --------------------------------------------------------------------------- protocol
@@ -516,6 +614,49 @@ def test_a_stalled_websocket_upstream_fails_the_recording_test_quickly(
     assert elapsed < 30, elapsed
 
 
+@contextmanager
+def silent_tcp_upstream() -> Iterator[SimpleNamespace]:
+    """An upstream that accepts TCP connections and never says a word (no WebSocket handshake)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1", accepted=accepted)
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+
+def test_an_upstream_that_never_completes_the_handshake_fails_the_recording_test_before_the_client_gives_up(
+    project: Project,
+) -> None:
+    # The SDK's WebSocket client gives up on a handshake after 10 s with its own TimeoutError, so the
+    # upstream's handshake must be bounded tighter: here by the first-event bound.
+    project.write("test_upstream_stall", WS_RECORDING_TEST.replace("def test_raw(", "def _raw("))
+    with silent_tcp_upstream() as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url, *BOUNDS)
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    assert (
+        result.stdout.str().count("recording failed: could not open the upstream WebSocket ws://127.0.0.1:")
+        == 2
+    )
+    out = result.stdout.str() + result.stderr.str()
+    assert "timed out while waiting for handshake response" not in out.replace("WebSocket", ""), out
+    assert "Exception in ASGI application" not in out and "TimeoutError: timed out" not in out, out
+    assert project.cassettes() == []
+    assert elapsed < 8, elapsed
+
+
 HTTP_RECORDING_TEST = """
 import httpx, openai, pytest
 
@@ -586,6 +727,119 @@ def test_a_stalled_http_upstream_fails_the_recording_test_quickly_without_retrie
     # The SDK clients from rws made one attempt each: no retries behind the test's back.
     assert upstream.requests == 3
     assert elapsed < 30, elapsed
+
+
+OWN_CLIENTS_TEST = """
+import openai, pytest
+
+REQUEST = {"model": "gpt-5.2", "input": "Weather in Paris?"}
+
+
+@pytest.mark.rws_transports("http")
+def test_own_sync_client(rws):
+    # The application's own client: found through OPENAI_BASE_URL, with the SDK's default retries.
+    openai.OpenAI().responses.create(**REQUEST)
+
+
+@pytest.mark.asyncio
+@pytest.mark.rws_transports("http")
+async def test_own_async_client(rws):
+    async with openai.AsyncOpenAI() as client:
+        async for event in await client.responses.create(**REQUEST, stream=True):
+            pass
+"""
+
+
+def test_clients_the_test_makes_itself_do_not_retry_a_stalled_upstream_while_recording(
+    project: Project,
+) -> None:
+    # A 504 or 502 from the loopback server tells the SDK not to retry: each retry would reach the
+    # upstream again and wait out the bound again (3 x 180 s with the defaults).
+    project.write("test_own_clients", OWN_CLIENTS_TEST)
+    with stalling_http_upstream(False, []) as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url, *BOUNDS)
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    assert result.stdout.str().count("upstream_first_event_timeout is 0.5 s") == 2
+    assert upstream.requests == 2
+    assert elapsed < 15, elapsed
+
+
+def test_clients_the_test_makes_itself_do_not_retry_an_unreachable_upstream_while_recording(
+    project: Project,
+) -> None:
+    project.write("test_own_clients", OWN_CLIENTS_TEST)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = record_bounded(project, f"http://127.0.0.1:{closed_port}/v1", *BOUNDS)
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*the client saw: InternalServerError: Error code: 502*"])
+    # The SDK's retries back off 0.5 to 8 s each: none means the run is quick.
+    assert elapsed < 3, elapsed
+
+
+@contextmanager
+def trickling_http_upstream(head: bytes, trickle: bytes) -> Iterator[SimpleNamespace]:
+    """An HTTP upstream that sends ``head``, then ``trickle`` again and again, never an event more."""
+    state = SimpleNamespace(url="", requests=0)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        state.requests += 1
+        writer.write(head)
+        with contextlib.suppress(ConnectionError):
+            while not stopping.is_set():
+                writer.write(trickle)
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        writer.close()
+
+    stopping = asyncio.Event()
+
+    async def start(stop: asyncio.Event) -> Any:
+        nonlocal stopping
+        stopping = stop
+        return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+    with _serve_in_thread(start) as server:
+        state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        yield state
+
+
+SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "trickle", "bound", "tests"),
+    [
+        # The response head a byte at a time: never a first event.
+        (b"HTTP/1.1 200 OK\r\nx-trickle: ", b"a", "upstream_first_event_timeout", "test_sdk"),
+        # A gateway's keep-alive comments while the model is stalled mid-answer: no event, ever.
+        (
+            SSE_HEAD + f"event: response.created\ndata: {json.dumps(STARTED[0])}\n\n".encode(),
+            b": keep-alive\n\n",
+            "upstream_idle_timeout",
+            "test_sdk_stream",
+        ),
+    ],
+    ids=["head", "keep-alive"],
+)
+def test_an_upstream_trickling_bytes_without_events_still_hits_the_bound(
+    project: Project, head: bytes, trickle: bytes, bound: str, tests: str
+) -> None:
+    project.write("test_upstream_stall", HTTP_RECORDING_TEST.replace("def test_raw(", "def _raw("))
+    with trickling_http_upstream(head, trickle) as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url, *BOUNDS, "-k", tests)
+        elapsed = time.monotonic() - started
+    failed = 2 if tests == "test_sdk" else 1
+    result.assert_outcomes(failed=failed)
+    assert result.stdout.str().count(f"{bound} is 0.5 s") == failed, result.stdout.str()
+    assert elapsed < 10, elapsed
 
 
 def test_bounds_come_from_ini_marker_and_rws_config(project: Project) -> None:

@@ -306,3 +306,61 @@ def test_http_upstream_failure_while_recording_writes_nothing(project: Project) 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*recording failed: the upstream request to *failed*Nothing was written*"])
     assert project.cassettes() == []
+
+
+@pytest.mark.parametrize("where", ["a-directory", "a-file.txt/report"])
+def test_a_report_that_cannot_be_written_fails_the_run_with_one_line_and_the_other_is_written(
+    project: Project, where: str
+) -> None:
+    project.write("test_x", "def test_x(rws):\n    pass\n")
+    (project.path / "a-directory").mkdir()
+    (project.path / "a-file.txt").write_text("not a directory")
+    result = project.replay(f"--rws-report={where}", "--rws-report-html=out/report.html")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output
+    result.stdout.fnmatch_lines(
+        [f"*pytest-responses-ws: could not write the report {project.path / where}: *"]
+    )
+    assert (project.path / "out" / "report.html").is_file()
+    assert not list(project.path.rglob(".*.tmp"))
+
+
+BAD_TEST_SETTINGS = """
+import pytest
+
+@pytest.mark.rws_cassette(record_mode=5)
+def test_marker(rws):
+    pass
+
+@pytest.mark.rws_cassette(allow_hosts=["db.test:5432"])
+def test_allow_hosts(rws):
+    pass
+
+class TestFixture:
+    @pytest.fixture
+    def rws_config(self):
+        return {"timing": "fast"}
+
+    def test_fixture(self, rws):
+        pass
+"""
+
+
+def test_a_bad_setting_of_one_test_errors_that_test_in_one_line_without_the_plugins_frames(
+    project: Project,
+) -> None:
+    project.write("test_settings", BAD_TEST_SETTINGS)
+    result = project.run("--rws-transports=http")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*@pytest.mark.rws_cassette record_mode: unknown record mode 5*",
+            "*is not a host name*",
+            "*rws_config fixture timing: unknown timing 'fast'*",
+        ],
+        consecutive=False,
+    )
+    output = result.stdout.str()
+    assert "pytest_responses_ws/" not in output and "UsageError" not in output, output

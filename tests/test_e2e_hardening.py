@@ -53,6 +53,19 @@ def test_upstream_url_with_credentials_is_refused(project: Project) -> None:
     result.stderr.fnmatch_lines(["*must not carry credentials*"])
 
 
+@pytest.mark.parametrize(
+    "upstream",
+    ["https://gw.example/openai/v1?api-key=AzKey7xQ9zLm2Kd8Vt4", "https://gw.example/v1#AzKey7xQ9zLm2Kd8Vt4"],
+)
+def test_upstream_url_with_a_query_is_refused_without_echoing_it(project: Project, upstream: str) -> None:
+    # A query on the upstream would be glued in front of /responses (a 404 recorded as a turn).
+    project.write("test_x", "def test_x():\n    pass\n")
+    result = project.run(f"--rws-upstream={upstream}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*upstream URL must not carry a query or fragment*default_query*"])
+    assert "AzKey7xQ9zLm2Kd8Vt4" not in result.stdout.str() + result.stderr.str()
+
+
 def test_every_request_key_on_a_keep_alive_connection_is_scrubbed(project: Project, sim: Any) -> None:
     project.write(
         "test_keys",

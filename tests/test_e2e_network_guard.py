@@ -9,6 +9,8 @@ these tests do not accept, so a broken plugin guard fails them without a packet 
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from support.project import Project
@@ -139,6 +141,8 @@ def test_subprocess_requests(rws):
 
 RESPX_HIDDEN = """
 import sys
+import socket
+
 import pytest
 
 @pytest.fixture
@@ -241,6 +245,8 @@ def test_clients_hard_coded_to_the_real_api_are_blocked_when_the_upstream_is_a_g
 
 ALIAS_CONFTEST = """
 import socket
+import socket
+
 import pytest
 
 _resolve = socket.getaddrinfo
@@ -269,6 +275,8 @@ def database():
 DATABASE_TESTS = """
 import os
 import socket
+import socket
+
 import pytest
 
 
@@ -357,3 +365,68 @@ def test_subprocesses_still_reach_the_loopback_server_directly(project: Project,
     project.write("test_sub", LOOPBACK_SUBPROCESS)
     project.record(sim, "--rws-transports=http").assert_outcomes(passed=1)  # type: ignore[arg-type]
     project.replay("--rws-transports=http").assert_outcomes(passed=1)
+
+
+LOCAL_SERVERS = """
+import asyncio, http.server, socket, socketserver, threading
+
+import aiohttp, httpx, pytest, requests
+
+
+@pytest.fixture(params=[("0.0.0.0", socket.AF_INET), ("::", socket.AF_INET6), ("::1", socket.AF_INET6),
+                        ("127.0.0.1", socket.AF_INET)], ids=["any4", "any6", "loop6", "loop4"])
+def local_server(request):
+    host, family = request.param
+
+    class Server(socketserver.ThreadingTCPServer):
+        address_family = family
+        daemon_threads = True
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = Server((host, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Where a test reaches its own server: the address it is bound to, as printed.
+    bound = server.server_address[0]
+    yield ("[%s]" % bound if ":" in bound else bound), server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.rws_transports("http")
+def test_sync_clients(rws, local_server):
+    host, port = local_server
+    assert requests.get(f"http://{host}:{port}/", timeout=5).text == "ok"
+    assert httpx.get(f"http://{host}:{port}/", timeout=5).text == "ok"
+    socket.create_connection((host.strip("[]"), port), timeout=5).close()
+
+
+@pytest.mark.rws_transports("http")
+@pytest.mark.asyncio
+async def test_async_clients(rws, local_server):
+    host, port = local_server
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://{host}:{port}/") as response:
+            assert await response.text() == "ok"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"http://{host}:{port}/", timeout=5)).text == "ok"
+"""
+
+
+def test_servers_a_test_starts_on_this_machine_are_reachable_while_replaying_also_under_xdist(
+    project: Project,
+) -> None:
+    """Connecting to the unspecified address (0.0.0.0, ::) reaches this machine: never blocked."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    project.write("test_local", LOCAL_SERVERS)
+    # Workers are processes of their own: the suite's stricter guard does not apply there.
+    project.replay("-n", "2").assert_outcomes(passed=8)

@@ -221,6 +221,44 @@ def test_http(rws):
     assert _leaks(output) == []
 
 
+CLIENT_ERROR_TEST = """
+import httpx, openai, pytest
+
+KEY = {key!r}
+WORDY = {wordy!r}
+REQUEST = {{"model": "gpt-5.2", "input": "nothing recorded answers this"}}
+
+
+@pytest.mark.rws_transports("http")
+@pytest.mark.parametrize("key", [KEY, WORDY], ids=["token", "wordy"])
+def test_httpx(rws, key):
+    answer = httpx.post(rws.base_url + "/responses?api-key=" + key, json=REQUEST, timeout=5)
+    answer.raise_for_status()  # its message quotes the URL
+
+
+@pytest.mark.rws_transports("http")
+def test_sdk(rws):
+    client = rws.openai_client(default_query={{"api-key": WORDY}}, default_headers={{"X-Gateway-Token": KEY}})
+    try:
+        client.responses.create(**REQUEST)
+    except openai.BadRequestError as error:
+        raise RuntimeError(f"{{error.request.url}} {{error.request.headers}}") from error
+"""
+
+
+def test_the_clients_error_quoted_in_the_failure_never_shows_a_request_secret(project: Project) -> None:
+    # The failure quotes the exception the client raised, and clients quote the request URL.
+    # A credential that looks like a word (no token shape) is hidden because of where it was sent.
+    wordy = "hunter2hunter2"
+    project.write("test_client_error", CLIENT_ERROR_TEST.format(key=SECRETS["query"], wordy=wordy))
+    result = project.replay("--junitxml=out/junit.xml")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*the client saw: HTTPStatusError*", "*the client saw: RuntimeError*"])
+    _assert_nothing_leaked(project, result)
+    written = result.stdout.str() + (project.path / "out" / "junit.xml").read_text()
+    assert wordy not in written and "hunter2h" not in written, written
+
+
 def test_a_malformed_frame_is_shown_without_the_connections_secrets(project: Project) -> None:
     key = SECRETS["authorization"]
     project.write(

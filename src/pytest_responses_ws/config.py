@@ -204,6 +204,13 @@ def parse_upstream(value: Any, source: str) -> str:
             "the upstream URL must not carry credentials (user:password@); the client's own "
             "Authorization header is passed through",
         )
+    if "?" in text or "#" in text:
+        # Not echoed: an Azure-style query carries the key.
+        raise _usage(
+            source,
+            "the upstream URL must not carry a query or fragment (?...); the client's own query is "
+            "passed through, so set it on the client (OpenAI(default_query={...}))",
+        )
     if not text.startswith(("http://", "https://", "ws://", "wss://")):
         raise _usage(
             source, f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}"

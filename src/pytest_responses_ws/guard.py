@@ -28,6 +28,7 @@ import base64
 import binascii
 import errno
 import ipaddress
+import re
 import socket
 import socketserver
 import threading
@@ -44,7 +45,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
 #: The environment variables that tell programs which proxy to use, in both spellings.
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
-LOOPBACK_NO_PROXY = ("localhost", "127.0.0.1", "::1")
+LOOPBACK_NO_PROXY = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Called with the host (and port) a blocked client tried to reach.
@@ -77,6 +78,16 @@ def is_loopback(host: str) -> bool:
         return True
     address = _ip(name)
     return address is not None and address.is_loopback
+
+
+def is_unspecified(host: str) -> bool:
+    """Whether ``host`` is ``0.0.0.0`` or ``::``.
+
+    A server bound there is often reached at the address it reports, and connecting
+    there reaches this machine (or nothing): never a connection out.
+    """
+    address = _ip(normalize_host(host))
+    return address is not None and address.is_unspecified
 
 
 @dataclass(frozen=True)
@@ -148,7 +159,7 @@ class NetworkGuard:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reachable(self, host: str) -> bool:
-        if is_loopback(host) or self.allow.allows(host):
+        if is_loopback(host) or is_unspecified(host) or self.allow.allows(host):
             return True
         address = _ip(normalize_host(host))
         with self._lock:
@@ -366,7 +377,8 @@ def _proxy_target(method: str, target: str) -> tuple[str, int | None]:
         parts = urlsplit(target if "//" in target else f"//{target}")
         return parts.hostname or target, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     except ValueError:
-        return target, None
+        # Named by its authority only: the path and query may carry a key.
+        return re.split(r"[/?#]", target.split("://", 1)[-1].lstrip("/"), maxsplit=1)[0], None
 
 
 def _token(authorization: str) -> str:

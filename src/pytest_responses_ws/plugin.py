@@ -6,6 +6,7 @@ the mount and the pure core.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from contextlib import ExitStack
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from .cassette.model import TRANSPORTS, Transport
+from .cassette.redact import Redactor
 from .clients import exclude_loopback_from_vcr
 from .config import SETTING_KEYS
 from .errors import CassetteError, NetworkAccessError, RwsError, combine_failures
@@ -152,8 +154,19 @@ class ReportHooks:
                 terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
-            self.session.write_reports()
+        if hasattr(session.config, "workerinput"):
+            return  # the controller (or a run without xdist) writes the reports
+        problems = self.session.write_reports()
+        if problems:
+            # CI reads the reports: a run that could not write one is not green.
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            for problem in problems:
+                if reporter is not None:
+                    reporter.write_line(problem, red=True, bold=True)
+                else:
+                    sys.stderr.write(problem + "\n")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -225,7 +238,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = str(excinfo.value)
         cause = excinfo.value.__cause__
         if cause is not None:
-            text += f"\n\nthe client saw: {type(cause).__name__}: {cause}"
+            # Clients quote the request (its URL, even its headers) in their errors.
+            seen = f"{type(cause).__name__}: {cause}"
+            mount = item.stash.get(MOUNT_KEY, None)
+            text += f"\n\nthe client saw: {mount.mask(seen) if mount is not None else Redactor().scrub_loose(seen)}"
         report.longrepr = text
     return report
 
@@ -289,7 +305,15 @@ def rws(
     """This test's handle on the loopback server; clients in the test are pointed at it."""
     item = request.node
     session = request.config.stash[SESSION_KEY]
-    settings = session.settings_for(item, rws_config)
+    try:
+        settings = session.settings_for(item, rws_config)
+    except pytest.UsageError as exc:
+        bad_setting: pytest.UsageError | None = exc
+    else:
+        bad_setting = None
+    if bad_setting is not None:
+        # This test's own marker or rws_config: error the test alone, in one line.
+        pytest.fail(str(bad_setting), pytrace=False)
     try:
         mount = session.open_mount(item, settings, rws_transport)
     except CassetteError as exc:

@@ -9,7 +9,7 @@ import json
 import os
 import shlex
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -297,21 +297,38 @@ class RwsSession:
         measured = [s for s in self.summaries if s["turns"]]
         return terminal_lines(measured) if measured else []
 
-    def write_reports(self) -> None:
+    def write_reports(self) -> list[str]:
+        """Write the reports asked for; returns one message per report that could not be written."""
         measured = [s for s in self.summaries if s["turns"]]
         document = report_document(measured)
+        problems: list[str] = []
+
+        def attempt(path: Path, render: Callable[[], str], append: bool = False) -> None:
+            try:
+                if append:
+                    with open(path, "a", encoding="utf-8") as handle:
+                        handle.write(render())
+                else:
+                    _write_text(path, render())
+            except OSError as exc:
+                problems.append(
+                    f"pytest-responses-ws: could not write the report {path}: {exc.strerror or exc}"
+                )
+
         if self.report_path:
-            _write_text(self._path(self.report_path), json.dumps(document, indent=2) + "\n")
+            attempt(self._path(self.report_path), lambda: json.dumps(document, indent=2) + "\n")
         if self.html_report_path:
             from .report.html import render_html
 
-            _write_text(self._path(self.html_report_path), render_html(document))
+            attempt(self._path(self.html_report_path), lambda: render_html(document))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary and measured:
-            with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(
-                    "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n"
-                )
+            attempt(
+                Path(step_summary),
+                lambda: "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n",
+                append=True,
+            )
+        return problems
 
     def _path(self, value: str) -> Path:
         path = Path(value)
@@ -329,8 +346,11 @@ def _found_cassette(path: Path) -> Cassette | None:
 def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after a replace; left behind by a failed one
 
 
 def transport_free_id(item: pytest.Item) -> str:

@@ -129,7 +129,7 @@ def test_the_refusing_proxy_answers_403_and_tells_the_test_by_its_token() -> Non
     try:
         proxy.register("t1", lambda host, port: reports.append((host, port)))
         environment = proxy_environment(proxy.url("t1"), AllowList.parse(["db.test"]))
-        assert environment["NO_PROXY"] == "localhost,127.0.0.1,::1,db.test"
+        assert environment["NO_PROXY"] == "localhost,127.0.0.1,::1,0.0.0.0,::,db.test"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": environment["http_proxy"]}))
         with pytest.raises(urllib.error.HTTPError) as raised:
             opener.open("http://api.openai.com/v1/models", timeout=5)
@@ -188,3 +188,19 @@ def test_redirect_rewrites_below_the_mount_whichever_base_caught_it() -> None:
         "http://127.0.0.1:5000/rws/t1/v1/responses?x=1"
     )
     assert target.rewrite("wss://api.openai.com./v1/responses") == "ws://127.0.0.1:5000/rws/t1/v1/responses"
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", "http://api.example:notaport/v1?api-key=Sekr3tSekr3tSekr3t"),
+        ("GET", "http://[::1/?k=Sekr3tSekr3tSekr3t"),
+    ],
+)
+def test_a_proxied_request_the_proxy_cannot_parse_is_named_without_its_path_or_query(
+    method: str, target: str
+) -> None:
+    from pytest_responses_ws.guard import _proxy_target
+
+    host, port = _proxy_target(method, target)
+    assert "Sekr3t" not in host and port is None

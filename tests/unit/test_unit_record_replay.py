@@ -449,3 +449,24 @@ def test_error_event_shape() -> None:
     assert event["stream_id"] == "l"
     assert event["status"] == 404
     assert event["error"]["param"] == "previous_response_id"
+
+
+@pytest.mark.parametrize(
+    ("offsets_s", "expected"),
+    [
+        ((0.5, 1.0, 179.0), None),
+        ((0.5, 200.0), (1, "event 1 comes 199.5 s after the event before it")),
+        ((190.0, 191.0), (0, "event 0 comes 190 s after the request")),
+        # Out of order (hand-edited): the wait is from the latest event so far.
+        ((100.0, 5.0, 150.0), None),
+    ],
+)
+def test_a_recorded_wait_longer_than_the_recording_bounds_is_found(
+    offsets_s: tuple[float, ...], expected: tuple[int, str] | None
+) -> None:
+    playback = Playback(frames=("{}",) * len(offsets_s), offsets_s=offsets_s)
+    stall = playback.stalled_wait(first_event_bound_s=180.0, idle_bound_s=180.0)
+    if expected is None:
+        assert stall is None
+    else:
+        assert stall is not None and stall[0] == expected[0] and stall[1].startswith(expected[1])

@@ -8,6 +8,7 @@ Decoding validates the structure and names the JSON pointer of the first problem
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -177,6 +178,9 @@ def _kind(value: Any) -> str:
 def _decode_event(r: _Reader, raw: Any, pointer: str) -> RecordedEvent:
     event = r.obj(raw, pointer)
     offset = r.number(r.field(event, "offset_ms", pointer), f"{pointer}/offset_ms")
+    if not math.isfinite(offset):
+        # Paced replay would wait forever (Infinity) or never (NaN) for this event.
+        r.fail(f"{pointer}/offset_ms", f"expected a finite number of milliseconds, found {offset}")
     data = r.obj(r.field(event, "data", pointer), f"{pointer}/data")
     r.text(r.field(data, "type", f"{pointer}/data"), f"{pointer}/data/type")
     return RecordedEvent(offset, data)

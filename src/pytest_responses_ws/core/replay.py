@@ -119,6 +119,27 @@ class Playback:
             return None
         return [offset * factor for offset in self.offsets_s]
 
+    def stalled_wait(self, first_event_bound_s: float, idle_bound_s: float) -> tuple[int, str] | None:
+        """The first recorded wait no recording could have, as (event index, why), or None.
+
+        A recording fails when the upstream is silent longer than its bounds, so a longer
+        wait between two events comes from a hand-edited cassette; paced replay would
+        keep the client waiting that long.
+        """
+        previous = 0.0
+        for i, offset in enumerate(self.offsets_s):
+            bound, what = (first_event_bound_s, "first_event") if i == 0 else (idle_bound_s, "idle")
+            if offset - previous > bound:
+                return i, (
+                    f"event {i} comes {offset - previous:g} s after "
+                    f"{'the request' if i == 0 else 'the event before it'}, longer than any recording "
+                    f"waits (upstream_{what}_timeout is {bound:g} s), so paced replay would stall there; "
+                    f"fix its offset_ms, raise --rws-upstream-{what.replace('_', '-')}-timeout if it was "
+                    "recorded with a longer bound, or replay with --rws-timing=instant"
+                )
+            previous = max(previous, offset)
+        return None
+
 
 def sse_block(event: Mapping[str, Any]) -> str:
     """One server-sent event as the Responses API writes it."""

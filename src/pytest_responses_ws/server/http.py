@@ -16,7 +16,7 @@ from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import MISS_ERROR_CODE, HttpAnswer, sse_block
-from ..core.stall import describe_stall, first_event_bound, idle_bound
+from ..core.stall import Bound, describe_stall, first_event_bound, idle_bound
 from ..errors import RecordingError
 from . import upstream_http
 from .common import (
@@ -56,16 +56,21 @@ class HttpExchange:
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
-    async def respond_json(self, status: int, body: dict[str, Any]) -> None:
+    async def respond_json(self, status: int, body: dict[str, Any], *, final: bool = False) -> None:
+        """Answer with a JSON body; ``final`` tells clients not to retry (the plugin's own failures).
+
+        The openai SDK retries 5xx answers twice by default: a retry of a failure the test
+        already has would only reach the upstream again and wait out its bound again.
+        """
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        await self.start_response(
-            status,
-            [
-                (b"content-type", JSON_CONTENT_TYPE),
-                (b"content-length", str(len(payload)).encode()),
-                (b"x-request-id", self.mount.next_request_id().encode()),
-            ],
-        )
+        headers = [
+            (b"content-type", JSON_CONTENT_TYPE),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-request-id", self.mount.next_request_id().encode()),
+        ]
+        if final:
+            headers.append((b"x-should-retry", b"false"))  # honoured by the OpenAI SDKs
+        await self.start_response(status, headers)
         await self.send({"type": "http.response.body", "body": payload})
 
     def _query(self) -> str:
@@ -87,7 +92,9 @@ class HttpExchange:
         except Exception as exc:  # never a bare traceback: a failure of the test, and an answer
             self.mount.fail(ServerError(f"the loopback server could not handle an HTTP request: {exc!r}"))
             with contextlib.suppress(Exception):
-                await self.respond_json(500, error_body("rws_server_error", f"pytest-responses-ws: {exc!r}"))
+                await self.respond_json(
+                    500, error_body("rws_server_error", f"pytest-responses-ws: {exc!r}"), final=True
+                )
 
     async def _run(self) -> None:
         mount = self.mount
@@ -107,6 +114,7 @@ class HttpExchange:
         connection_id, new_connection = mount.http_connection(self.scope, self.headers, arrived_ns)
         number = mount.next_http_request()
         where = f"HTTP request {number} (connection {connection_id})"
+        mount.learn_request_secrets(self.headers, self._query())
         if mount.recorder is not None:
             # Keep-alive connections carry per-request credentials (with_options, extra_headers).
             mount.recorder.redactor.learn(self.headers)
@@ -162,6 +170,7 @@ class HttpExchange:
         if playback.unterminated is not None:
             # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
             self.mount.unterminated(position, playback.unterminated)
+        schedule = self.mount.paced_schedule(position, playback)
         # The terminal time is stamped before the answer's last bytes are handed over: once
         # the client has them, the test may read rws.turns.
         if not answer.stream:
@@ -177,7 +186,6 @@ class HttpExchange:
                 (b"x-request-id", self.mount.next_request_id().encode()),
             ],
         )
-        schedule = playback.schedule(self.mount.settings.timing.factor)
         if schedule is None:
             # Instant timing: the whole stream in one write (one ASGI message per event costs
             # several milliseconds on a turn with hundreds of events).
@@ -186,15 +194,24 @@ class HttpExchange:
             return
         started = self.mount.clock()
         last = len(playback.frames) - 1
-        for i, chunk in enumerate(playback.frames):
-            if schedule is not None:
+        # The request body has been read: the next message is the client leaving. A client
+        # that stops reading early (break, close) ends the paced answer, not the run's end.
+        left = asyncio.ensure_future(self.receive())
+        try:
+            for i, chunk in enumerate(playback.frames):
                 delay = schedule[i] - (self.mount.clock() - started) / 1e9
                 if delay > 0:
-                    await asyncio.sleep(delay)
-            if i == last:
-                trace.terminal_ns = self.mount.clock()
-            await self.send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
-        await self.send({"type": "http.response.body", "body": b""})
+                    await asyncio.wait({left}, timeout=delay)
+                if left.done():
+                    return
+                if i == last:
+                    trace.terminal_ns = self.mount.clock()
+                await self.send(
+                    {"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True}
+                )
+            await self.send({"type": "http.response.body", "body": b""})
+        finally:
+            left.cancel()
 
     # -- recording --------------------------------------------------------------
 
@@ -227,7 +244,7 @@ class HttpExchange:
             ) as upstream:
                 content_type = upstream.headers.get("content-type", "")
                 if upstream.status_code == 200 and content_type.startswith("text/event-stream"):
-                    await self._relay_stream(upstream, pending, trace)
+                    await self._relay_stream(upstream, pending, trace, idle)
                     return
                 payload = await upstream.aread()
                 recorder.discard(pending)
@@ -288,7 +305,9 @@ class HttpExchange:
         """
         with contextlib.suppress(OSError, RuntimeError):
             if not self.started:
-                await self.respond_json(status, error_body(code, message, error_type="server_error"))
+                await self.respond_json(
+                    status, error_body(code, message, error_type="server_error"), final=True
+                )
                 return
             event = {
                 "type": "error",
@@ -306,7 +325,9 @@ class HttpExchange:
         await self.start_response(upstream.status_code, headers)
         await self.send({"type": "http.response.body", "body": payload})
 
-    async def _relay_stream(self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace) -> None:
+    async def _relay_stream(
+        self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace, idle: Bound
+    ) -> None:
         mount = self.mount
         recorder = mount.recorder
         assert recorder is not None
@@ -315,9 +336,23 @@ class HttpExchange:
         headers.append((b"x-request-id", request_id.encode()))
         await self.start_response(200, headers)
         parser = SseParser()
-        async for chunk in upstream.aiter_bytes():
+        loop = asyncio.get_running_loop()
+        # The idle bound is between *events*: bytes that are none (a gateway's keep-alive
+        # comments while the model is stalled) do not extend it.
+        event_due = loop.time() + idle.seconds
+        chunks = upstream.aiter_bytes()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(chunks), max(0.0, event_due - loop.time()))
+            except StopAsyncIteration:
+                break
+            except asyncio.TimeoutError:
+                raise UpstreamStall(idle, "the upstream") from None
             at_ns = mount.clock()
-            for data in parser.feed(chunk):
+            events = parser.feed(chunk)
+            if events:
+                event_due = loop.time() + idle.seconds
+            for data in events:
                 self.relayed_events += 1
                 turn = recorder.on_http_event(pending, data, at_ns)
                 if turn is not None:

@@ -90,6 +90,9 @@ class Mount:
         self.index = TurnIndex.build(replay_turns, settings.ignore_fields, settings.allow_playback_repeats)
         self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
+        #: Credentials the test's requests carried (both modes): hidden from every message.
+        self._sent_secrets = Redactor(settings.filter_headers)
+        self._sent_seen: set[tuple[frozenset[tuple[str, str]], str]] = set()
         self.failures: list[RwsError] = []
         self._playbacks: dict[tuple[int, str], Playback] = {}
         self._outputs: dict[int, list[Any]] = {}
@@ -169,11 +172,24 @@ class Mount:
             for t in compute_turn_metrics(traces, tools)
         ]
 
+    def learn_request_secrets(self, headers: Mapping[str, str], query: str) -> None:
+        """A request arrived with these headers and URL query: :meth:`mask` hides their secrets."""
+        key = (frozenset(headers.items()), query)
+        with self.lock:
+            if key in self._sent_seen:
+                return  # a keep-alive connection sends the same headers with every request
+            self._sent_seen.add(key)
+            self._sent_secrets.learn(headers)
+            self._sent_secrets.learn_query(query)
+
     def mask(self, text: str, headers: Mapping[str, str] | None = None) -> str:
         """``text`` fit for a message or report: without learned secrets or token-looking parts.
 
-        ``headers``, when given, are the request's: their secrets are hidden too.
+        Secrets of every request the test sent are hidden, and those of ``headers`` (the
+        request's) when given.
         """
+        with self.lock:
+            text = self._sent_secrets.scrub_text(text)
         redactor = self.recorder.redactor if self.recorder is not None else Redactor()
         if headers:
             known = redactor.secrets
@@ -337,6 +353,34 @@ class Mount:
             "to record the new turns and keep the others, run:\n"
             f"    {self.record_command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
         )
+
+    def paced_schedule(self, position: int, playback: Playback) -> list[float] | None:
+        """When to send each frame of a replayed turn, or None for all at once.
+
+        A recorded wait no recording could have (a hand-edited offset) fails the test
+        naming the event, and the turn is sent at once instead of stalling the client.
+        """
+        factor = self.settings.timing.factor
+        if factor is None:
+            return None
+        first_s, idle_s = self.settings.upstream_first_event_timeout, self.settings.upstream_idle_timeout
+        stall = playback.stalled_wait(first_s, idle_s)
+        if stall is not None:
+            index, problem = stall
+            self.fail(CassetteFormatError(self.path, f"/turns/{position}/events/{index}/offset_ms", problem))
+            return None
+        if factor > 1 and (stretched := playback.stalled_wait(first_s / factor, idle_s / factor)) is not None:
+            # Each recorded wait is within the bounds, but the factor stretches one past them.
+            self.fail(
+                RwsError(
+                    f"--rws-timing={factor:g} would make the client wait longer than any recording waits "
+                    f"(upstream_first_event_timeout {first_s:g} s, upstream_idle_timeout {idle_s:g} s) before "
+                    f"event {stretched[0]} of turn {position} of {self.path}; the turn was sent at once. "
+                    "Use a smaller factor, or --rws-timing=recorded"
+                )
+            )
+            return None
+        return playback.schedule(factor)
 
     def unterminated(self, position: int, problem: str) -> None:
         """A replayed turn has no terminal event: fail the test naming the cassette and turn."""

@@ -26,8 +26,10 @@ HOP_HEADERS = frozenset(
         "sec-websocket-accept",
     }
 )
-#: Bound on opening an upstream connection (TCP, TLS and handshake).
-UPSTREAM_OPEN_TIMEOUT_S = 30.0
+#: Bound on opening an upstream WebSocket (TCP, TLS and handshake). The client waits for
+#: its own handshake meanwhile (the openai SDK's client gives up after 10 s, websockets'
+#: default), so this must be shorter for the test to fail with the plugin's message.
+UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S = 8.0
 
 
 def forwarded_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -56,7 +58,9 @@ def websocket_url(upstream: str, path_suffix: str = "/responses", query: str = "
     return f"{url}?{query}" if query else url
 
 
-async def open_upstream_websocket(url: str, headers: Mapping[str, str]) -> ClientConnection:
+async def open_upstream_websocket(
+    url: str, headers: Mapping[str, str], open_timeout: float = UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S
+) -> ClientConnection:
     """Open the upstream WebSocket the way the openai SDK does (no compression, no size cap)."""
     return await connect(
         url,
@@ -64,6 +68,6 @@ async def open_upstream_websocket(url: str, headers: Mapping[str, str]) -> Clien
         user_agent_header=None,
         compression=None,
         max_size=None,
-        open_timeout=UPSTREAM_OPEN_TIMEOUT_S,
+        open_timeout=open_timeout,
         close_timeout=5,
     )

@@ -63,9 +63,10 @@ async def post(
 ) -> AsyncIterator[UpstreamResponse]:
     """POST ``body`` to ``url`` and yield the response with a streaming body.
 
-    Until the first byte of the body arrives (for a non-streamed request, the whole
-    answer) the upstream may stay silent for ``first_event``; then for ``idle`` between
-    chunks. Sending the request counts against ``first_event`` too.
+    The first byte of the body (for a non-streamed request, the whole answer) must arrive
+    within ``first_event`` of the request, however the head trickles in; then the
+    upstream may stay silent for ``idle`` between chunks. Sending the request counts
+    against ``first_event`` too.
     """
     parts = urlsplit(url)
     secure = parts.scheme == "https"
@@ -94,6 +95,10 @@ async def post(
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     body_started = False
+    loop = asyncio.get_running_loop()
+    # The first event is due by a deadline, not within a bound per read: an upstream that
+    # trickles its head a byte at a time must not keep the test waiting forever.
+    first_event_due = loop.time() + first_event.seconds
 
     async def next_event() -> object:
         while True:
@@ -101,8 +106,9 @@ async def post(
             if event is not h11.NEED_DATA:
                 return event
             bound = idle if body_started else first_event
+            wait_s = bound.seconds if body_started else max(0.0, first_event_due - loop.time())
             try:
-                data = await asyncio.wait_for(reader.read(_CHUNK), bound.seconds)
+                data = await asyncio.wait_for(reader.read(_CHUNK), wait_s)
             except asyncio.TimeoutError:
                 raise UpstreamStall(bound, f"{host}:{port}") from None
             connection.receive_data(data)

@@ -40,7 +40,7 @@ from .common import (
 )
 from .mount import Mount
 from .runner import WS_MAX_FRAME_BYTES, Receive, Scope, Send
-from .upstream import open_upstream_websocket, websocket_url
+from .upstream import UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S, open_upstream_websocket, websocket_url
 
 #: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
 #: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
@@ -130,6 +130,7 @@ class WebSocketSession:
         mount = self.mount
         started = mount.clock()
         handshake_ns: int | None = None
+        mount.learn_request_secrets(self.headers, self._query())
         if mount.recorder is not None:
             # Azure-style clients put the key in the query string; upstreams echo it back.
             mount.recorder.redactor.learn_query(self._query())
@@ -292,7 +293,7 @@ class WebSocketSession:
 
     async def _play(self, position: int, lane: str | None, trace: TurnTrace) -> None:
         playback = self.mount.playback(position, lane)
-        schedule = playback.schedule(self.mount.settings.timing.factor)
+        schedule = self.mount.paced_schedule(position, playback)
         if schedule is None:
             last = len(playback.frames) - 1
             for i, frame in enumerate(playback.frames):
@@ -305,13 +306,16 @@ class WebSocketSession:
             await self._end_unterminated(position, playback, lane)
             return
         previous = self._lane_tails.get(lane)
-        self._lane_tails[lane] = asyncio.create_task(self._paced(previous, position, playback, lane, trace))
+        self._lane_tails[lane] = asyncio.create_task(
+            self._paced(previous, position, playback, schedule, lane, trace)
+        )
 
     async def _paced(
         self,
         previous: asyncio.Task[None] | None,
         position: int,
         playback: Playback,
+        schedule: list[float],
         lane: str | None,
         trace: TurnTrace,
     ) -> None:
@@ -319,8 +323,6 @@ class WebSocketSession:
             # Creates on one lane run in order: wait for the one before to finish. asyncio.wait
             # does not raise the previous task's cancellation, so this task's own still does.
             await asyncio.wait({previous})
-        schedule = playback.schedule(self.mount.settings.timing.factor)
-        assert schedule is not None
         clock = self.mount.clock
         last = len(playback.frames) - 1
         for i, (frame, at_s) in enumerate(zip(playback.frames, schedule, strict=True)):
@@ -353,7 +355,9 @@ class WebSocketSession:
     async def _connect_upstream(self, deny_on_failure: bool = False) -> bool:
         url = websocket_url(self.mount.settings.upstream, query=self._query())
         try:
-            self.upstream = await open_upstream_websocket(url, self.headers)
+            # A smaller first-event bound (fast-failing CI) bounds the handshake too.
+            bound = min(UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S, self.mount.settings.upstream_first_event_timeout)
+            self.upstream = await open_upstream_websocket(url, self.headers, bound)
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
             status = exc.response.status_code if isinstance(exc, InvalidStatus) else 502
             body = exc.response.body if isinstance(exc, InvalidStatus) else b""

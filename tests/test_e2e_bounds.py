@@ -498,6 +498,23 @@ def stalling_ws_upstream(events_before_stall: list[dict[str, Any]]) -> Iterator[
 
 
 @contextmanager
+def _tcp_upstream(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], state: SimpleNamespace
+) -> Iterator[asyncio.Event]:
+    """Serve ``handle`` on a loopback port (its URL in ``state.url``); yields the stop event."""
+    stopping = asyncio.Event()
+
+    async def start(stop: asyncio.Event) -> Any:
+        nonlocal stopping
+        stopping = stop
+        return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+    with _serve_in_thread(start) as server:
+        state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        yield stopping
+
+
+@contextmanager
 def stalling_http_upstream(
     headers: bool, events_before_stall: list[dict[str, Any]]
 ) -> Iterator[SimpleNamespace]:
@@ -521,15 +538,7 @@ def stalling_http_upstream(
         await stopping.wait()  # silent until the test is over
         writer.close()
 
-    stopping = asyncio.Event()
-
-    async def start(stop: asyncio.Event) -> Any:
-        nonlocal stopping
-        stopping = stop
-        return await asyncio.start_server(handle, "127.0.0.1", 0)
-
-    with _serve_in_thread(start) as server:
-        state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    with _tcp_upstream(handle, state) as stopping:
         yield state
 
 
@@ -798,15 +807,7 @@ def trickling_http_upstream(head: bytes, trickle: bytes) -> Iterator[SimpleNames
                 await asyncio.sleep(0.05)
         writer.close()
 
-    stopping = asyncio.Event()
-
-    async def start(stop: asyncio.Event) -> Any:
-        nonlocal stopping
-        stopping = stop
-        return await asyncio.start_server(handle, "127.0.0.1", 0)
-
-    with _serve_in_thread(start) as server:
-        state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    with _tcp_upstream(handle, state) as stopping:
         yield state
 
 

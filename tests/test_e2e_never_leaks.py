@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.project import Project
+
+from support.project import Project
 
 #: One secret per position, random-looking (mixed case and digits) as real ones are, so no
 #: 8-character piece of one is an English word the cassette has anyway. The prompt one has only

@@ -6,7 +6,6 @@ Everything importable from here is public API.
 
 from ._version import __version__
 from .cassette.model import CASSETTE_VERSION, Cassette, RecordedEvent, Turn
-from .config import RecordMode, Settings, Timing
 from .errors import (
     CassetteError,
     CassetteFormatError,
@@ -16,6 +15,7 @@ from .errors import (
     RwsError,
 )
 from .handle import RwsHandle
+from .settings import RecordMode, Settings, Timing
 
 __all__ = [
     "CASSETTE_VERSION",

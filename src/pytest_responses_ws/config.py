@@ -1,298 +1,86 @@
-"""Settings and where they come from.
+"""Settings as pytest sees them: the pytest-facing layer over :mod:`.settings`.
 
-Precedence, highest first: command-line option, ``rws_cassette`` marker,
-``rws_config`` fixture, ini file, built-in default. Every value is validated where it
-enters, and a bad one is a :class:`pytest.UsageError` that names the valid values.
+The settings, their defaults and the validation of each value live in the pytest-free
+:mod:`.settings` module (the loopback server runs without pytest). Here each parser
+raises a :class:`pytest.UsageError` instead of a :class:`~.settings.SettingsError`, with
+the same one-line message, so a bad option stops the run, or errors the one test whose
+marker or ``rws_config`` holds it, the way pytest shows usage errors. The names this
+module has always exported stay importable from it.
 """
 
 from __future__ import annotations
 
-import enum
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import pytest
 
-from .cassette.model import TRANSPORTS, Transport
-from .guard import AllowList, split_host_list
-
-
-class RecordMode(str, enum.Enum):
-    """When to replay and when to record (vcrpy's meanings)."""
-
-    NONE = "none"
-    ONCE = "once"
-    NEW_EPISODES = "new_episodes"
-    ALL = "all"
-    REWRITE = "rewrite"
-
-
-class BudgetMode(str, enum.Enum):
-    """What a broken budget does."""
-
-    ENFORCE = "enforce"
-    WARN = "warn"
-    OFF = "off"
-
-
-DEFAULT_UPSTREAM = "https://api.openai.com/v1"
-#: While recording, how long the upstream may take to send the first event of an answer
-#: (for a non-streamed HTTP request, the whole answer), and how long it may then stay
-#: silent between two events. Reasoning models think silently, so both are generous;
-#: docs/errors.md explains the choice.
-DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S = 180.0
-DEFAULT_UPSTREAM_IDLE_TIMEOUT_S = 180.0
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How fast replayed events are sent: ``factor`` None sends at once."""
-
-    factor: float | None = None
-
-    def __str__(self) -> str:
-        if self.factor is None:
-            return "instant"
-        return "recorded" if self.factor == 1.0 else f"{self.factor:g}"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The resolved configuration of one test's cassette."""
-
-    record_mode: RecordMode = RecordMode.NONE
-    upstream: str = DEFAULT_UPSTREAM
-    timing: Timing = Timing()
-    cassette_dir: Path | None = None
-    cassette_name: str | None = None
-    ignore_fields: tuple[str, ...] = ()
-    filter_headers: tuple[str, ...] = ()
-    allow_playback_repeats: bool = False
-    redirect: bool = False
-    #: Hosts a replaying test may reach besides loopback (see :class:`~.guard.AllowList`).
-    allow_hosts: tuple[str, ...] = ()
-    upstream_first_event_timeout: float = DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S
-    upstream_idle_timeout: float = DEFAULT_UPSTREAM_IDLE_TIMEOUT_S
-
-
-#: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
-SETTING_KEYS = (
-    "record_mode",
-    "upstream",
-    "timing",
-    "cassette_dir",
-    "ignore_fields",
-    "filter_headers",
-    "allow_playback_repeats",
-    "redirect",
-    "allow_hosts",
-    "upstream_first_event_timeout",
-    "upstream_idle_timeout",
+from . import settings as _settings
+from .settings import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    DEFAULT_UPSTREAM,
+    DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S,
+    DEFAULT_UPSTREAM_IDLE_TIMEOUT_S,
+    SETTING_KEYS,
+    TIMEOUT_KEYS,
+    BudgetMode,
+    RecordMode,
+    Settings,
+    SettingsError,
+    Timing,
 )
-#: Settings that are a bound in seconds on a wait.
-TIMEOUT_KEYS = ("upstream_first_event_timeout", "upstream_idle_timeout")
+
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT_S",
+    "DEFAULT_UPSTREAM",
+    "DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S",
+    "DEFAULT_UPSTREAM_IDLE_TIMEOUT_S",
+    "SETTING_KEYS",
+    "TIMEOUT_KEYS",
+    "BudgetMode",
+    "RecordMode",
+    "Settings",
+    "SettingsError",
+    "Timing",
+    "check_keys",
+    "parse_allow_hosts",
+    "parse_budget_mode",
+    "parse_budget_scale",
+    "parse_lock_timeout",
+    "parse_record_mode",
+    "parse_seconds",
+    "parse_timing",
+    "parse_transports",
+    "parse_upstream",
+    "resolve_settings",
+]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _usage(source: str, message: str) -> pytest.UsageError:
-    return pytest.UsageError(f"pytest-responses-ws: {source}: {message}")
+def _usage_errors(parse: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``parse``, raising :class:`pytest.UsageError` with the message of its ``SettingsError``."""
+
+    @functools.wraps(parse)
+    def parse_for_pytest(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return parse(*args, **kwargs)
+        except SettingsError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    return parse_for_pytest
 
 
-_E = TypeVar("_E", RecordMode, BudgetMode)
-
-
-def _parse_choice(kind: type[_E], value: Any, source: str, what: str) -> _E:
-    """An enum member from its (case-insensitive) value, or a UsageError listing the valid ones."""
-    if isinstance(value, kind):
-        return value
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        return kind(value.strip().lower())
-    except ValueError:
-        valid = ", ".join(member.value for member in kind)
-        raise _usage(source, f"unknown {what} {value!r}; expected one of {valid}") from None
-
-
-def parse_record_mode(value: Any, source: str) -> RecordMode:
-    return _parse_choice(RecordMode, value, source, "record mode")
-
-
-def parse_budget_mode(value: Any, source: str) -> BudgetMode:
-    return _parse_choice(BudgetMode, value, source, "budgets mode")
-
-
-def parse_budget_scale(value: Any, source: str) -> float:
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = math.nan
-    if not math.isfinite(scale) or scale <= 0:
-        raise _usage(source, f"budget scale {value!r} must be a positive number such as 2.5")
-    return scale
-
-
-#: How long a test waits for another process recording the same cassette (seconds).
-DEFAULT_LOCK_TIMEOUT_S = 300.0
-
-
-def parse_lock_timeout(value: Any, source: str) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
-        raise _usage(source, f"lock timeout {value!r} must be a number of seconds such as 300")
-    return seconds
-
-
-def parse_timing(value: Any, source: str) -> Timing:
-    if isinstance(value, Timing):
-        return value
-    text = str(value).strip().lower()
-    if text == "instant":
-        return Timing(None)
-    if text == "recorded":
-        return Timing(1.0)
-    try:
-        factor = float(text)
-    except ValueError:
-        factor = math.nan
-    if not math.isfinite(factor) or factor <= 0:
-        raise _usage(
-            source, f"unknown timing {value!r}; expected instant, recorded or a positive factor such as 0.5"
-        )
-    return Timing(factor)
-
-
-def parse_seconds(value: Any, source: str) -> float:
-    """A bound on a wait: a positive, finite number of seconds."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
-        raise _usage(source, f"timeout {value!r} must be a positive number of seconds such as 30 or 0.5")
-    return seconds
-
-
-def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
-    names = value.split(",") if isinstance(value, str) else list(value)
-    result: list[Transport] = []
-    for raw in names:
-        name = str(raw).strip().lower()
-        if not name:
-            continue
-        if name not in TRANSPORTS:
-            raise _usage(source, f"unknown transport {name!r}; expected {' or '.join(TRANSPORTS)}")
-        if name not in result:
-            result.append(name)
-    if not result:
-        raise _usage(
-            source, f"no transport given; expected a comma-separated subset of {','.join(TRANSPORTS)}"
-        )
-    return tuple(result)
-
-
-def parse_upstream(value: Any, source: str) -> str:
-    text = str(value).strip().rstrip("/")
-    if "@" in text.split("://", 1)[-1].split("/", 1)[0]:
-        raise _usage(
-            source,
-            "the upstream URL must not carry credentials (user:password@); the client's own "
-            "Authorization header is passed through",
-        )
-    if "?" in text or "#" in text:
-        # Not echoed: an Azure-style query carries the key.
-        raise _usage(
-            source,
-            "the upstream URL must not carry a query or fragment (?...); the client's own query is "
-            "passed through, so set it on the client (OpenAI(default_query={...}))",
-        )
-    if not text.startswith(("http://", "https://", "ws://", "wss://")):
-        raise _usage(
-            source, f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}"
-        )
-    return text
-
-
-def _string_tuple(value: Any, source: str, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise _usage(source, f"{key} must be a list of strings, got {value!r}")
-
-
-def parse_allow_hosts(value: Any, source: str) -> tuple[str, ...]:
-    """Allow-list entries from text (comma or space separated) or a list of strings."""
-    entries = (
-        split_host_list(value)
-        if isinstance(value, str)
-        else list(_string_tuple(value, source, "allow_hosts"))
-    )
-    try:
-        AllowList.parse(entries)
-    except ValueError as exc:
-        raise _usage(source, f"allow_hosts: {exc}") from None
-    return tuple(entries)
-
-
-def _parse(key: str, value: Any, source: str) -> Any:
-    if key == "record_mode":
-        return parse_record_mode(value, source)
-    if key == "upstream":
-        return parse_upstream(value, source)
-    if key == "timing":
-        return parse_timing(value, source)
-    if key == "cassette_dir":
-        return Path(value)
-    if key == "allow_hosts":
-        return parse_allow_hosts(value, source)
-    if key in ("ignore_fields", "filter_headers"):
-        return _string_tuple(value, source, key)
-    if key in TIMEOUT_KEYS:
-        return parse_seconds(value, source)
-    if key in ("allow_playback_repeats", "redirect"):
-        if not isinstance(value, bool):
-            raise _usage(source, f"{key} must be True or False, got {value!r}")
-        return value
-    raise AssertionError(key)
-
-
-def check_keys(options: Mapping[str, Any], source: str, extra: Sequence[str] = ()) -> None:
-    """Reject keys this plugin does not know, listing the ones it does."""
-    known = (*SETTING_KEYS, *extra)
-    unknown = [key for key in options if key not in known]
-    if unknown:
-        raise _usage(source, f"unknown option(s) {', '.join(map(repr, unknown))}; valid: {', '.join(known)}")
-
-
-def resolve_settings(
-    *,
-    cli: Mapping[str, Any],
-    marker: Mapping[str, Any],
-    fixture: Mapping[str, Any],
-    ini: Mapping[str, Any],
-    marker_source: str = "@pytest.mark.rws_cassette",
-) -> Settings:
-    """Merge the sources by precedence; ``None`` in ``cli``/``ini`` means "not given"."""
-    check_keys(marker, marker_source, extra=("name",))
-    check_keys(fixture, "rws_config fixture")
-    resolved: dict[str, Any] = {}
-    layers = (
-        (ini, "ini option"),
-        (fixture, "rws_config fixture"),
-        (marker, marker_source),
-        (cli, "command line"),
-    )
-    for layer, source in layers:
-        for key, value in layer.items():
-            if key in SETTING_KEYS and value is not None:
-                resolved[key] = _parse(key, value, f"{source} {key}")
-    name = marker.get("name")
-    if name is not None and not isinstance(name, str):
-        raise _usage(marker_source, f"name must be a string, got {name!r}")
-    return Settings(cassette_name=name, **resolved)
+parse_record_mode = _usage_errors(_settings.parse_record_mode)
+parse_budget_mode = _usage_errors(_settings.parse_budget_mode)
+parse_budget_scale = _usage_errors(_settings.parse_budget_scale)
+parse_lock_timeout = _usage_errors(_settings.parse_lock_timeout)
+parse_timing = _usage_errors(_settings.parse_timing)
+parse_seconds = _usage_errors(_settings.parse_seconds)
+parse_transports = _usage_errors(_settings.parse_transports)
+parse_upstream = _usage_errors(_settings.parse_upstream)
+parse_allow_hosts = _usage_errors(_settings.parse_allow_hosts)
+check_keys = _usage_errors(_settings.check_keys)
+resolve_settings = _usage_errors(_settings.resolve_settings)

@@ -83,6 +83,16 @@ class UnroutedRequestError(RwsError, AssertionError):
     """A client tried to reach the real upstream while replaying."""
 
 
+def refusal_message(url: str) -> str:
+    """What a client refused on its way to the real upstream is told (and the test fails with)."""
+    return (
+        f"a client sent a request to {url} while replaying; it was refused so no request "
+        "leaves the machine. Point the client at rws.base_url / rws.websocket_base_url "
+        "(or create it with rws.openai_client()), or route hard-coded clients in-process "
+        "with @pytest.mark.rws_cassette(redirect=True) or rws_config {'redirect': True}."
+    )
+
+
 class NetworkAccessError(RwsError, AssertionError):
     """A replaying test tried to reach a host beyond loopback; the network guard blocked it."""
 

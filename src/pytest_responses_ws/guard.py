@@ -35,10 +35,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import pytest
+if TYPE_CHECKING:  # the server imports the allow-list and runs without pytest
+    import pytest
 
 #: Names that resolve to loopback without asking a DNS server.
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from .cassette.model import Transport
 from .clients import OwnedClients, warm_openai_parsers
-from .config import BudgetMode, RecordMode, Settings
 from .core.budgets import BudgetSpecError, budget_report, evaluate, parse_limits
 from .core.metrics import ToolSpan, TurnMetrics
 from .errors import BudgetExceededError
+from .settings import BudgetMode, RecordMode, Settings
 
 if TYPE_CHECKING:
     from agents import RunConfig

@@ -30,8 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from .config import DEFAULT_UPSTREAM
+# Re-exported: it lived here before the pytest-free server needed it.
+from .errors import refusal_message as refusal_message
 from .guard import is_loopback, normalize_host
+from .settings import DEFAULT_UPSTREAM
 
 #: Error code of the answer a refused request gets.
 UNROUTED_CODE = "rws_unrouted_request"
@@ -93,15 +95,6 @@ def _same_server(url: str, base: str) -> bool:
         )
     except ValueError:  # a malformed port: not a URL any client could have reached
         return False
-
-
-def refusal_message(url: str) -> str:
-    return (
-        f"a client sent a request to {url} while replaying; it was refused so no request "
-        "leaves the machine. Point the client at rws.base_url / rws.websocket_base_url "
-        "(or create it with rws.openai_client()), or route hard-coded clients in-process "
-        "with @pytest.mark.rws_cassette(redirect=True) or rws_config {'redirect': True}."
-    )
 
 
 def _error_json(message: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_responses_ws import config, settings
 from pytest_responses_ws.config import (
     DEFAULT_UPSTREAM,
     SETTING_KEYS,
@@ -20,6 +21,7 @@ from pytest_responses_ws.config import (
     parse_upstream,
     resolve_settings,
 )
+from pytest_responses_ws.errors import RwsError
 
 # -- record mode ----------------------------------------------------------------------------------------
 
@@ -289,3 +291,44 @@ def test_check_keys_accepts_known_and_extra() -> None:
 def test_usage_errors_are_prefixed_with_the_plugin_name() -> None:
     with pytest.raises(pytest.UsageError, match=r"^pytest-responses-ws: "):
         parse_timing("x", "cli")
+
+
+# -- the pytest-free layer ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parse", "value"),
+    [
+        ("parse_record_mode", "sometimes"),
+        ("parse_budget_mode", "loud"),
+        ("parse_budget_scale", "-1"),
+        ("parse_lock_timeout", "soon"),
+        ("parse_timing", "fast"),
+        ("parse_seconds", 0),
+        ("parse_transports", "tcp"),
+        ("parse_upstream", "localhost"),
+        ("parse_allow_hosts", [3]),
+    ],
+)
+def test_settings_raise_a_plain_error_that_config_shows_as_a_usage_error(parse: str, value: Any) -> None:
+    with pytest.raises(settings.SettingsError) as plain:
+        getattr(settings, parse)(value, "--rws-option")
+    assert isinstance(plain.value, RwsError) and isinstance(plain.value, ValueError)
+    assert not isinstance(plain.value, pytest.UsageError)
+    with pytest.raises(pytest.UsageError) as usage:
+        getattr(config, parse)(value, "--rws-option")
+    assert str(usage.value) == str(plain.value)
+    assert str(plain.value).startswith("pytest-responses-ws: --rws-option: ")
+    assert "\n" not in str(plain.value)
+
+
+def test_resolving_settings_without_pytest_raises_the_plain_error() -> None:
+    with pytest.raises(settings.SettingsError, match=r"^pytest-responses-ws: rws_config fixture timing: "):
+        settings.resolve_settings(cli={}, marker={}, fixture={"timing": "slow"}, ini={})
+    with pytest.raises(settings.SettingsError, match="unknown option"):
+        settings.check_keys({"recordmode": 1}, "src")
+
+
+def test_config_keeps_exporting_the_settings() -> None:
+    for name in ("RecordMode", "BudgetMode", "Settings", "Timing", "SETTING_KEYS", "DEFAULT_UPSTREAM"):
+        assert getattr(config, name) is getattr(settings, name)

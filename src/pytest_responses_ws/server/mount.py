@@ -27,7 +27,6 @@ from .._version import __version__
 from ..cassette.model import Cassette, RecordedWith, Transport, Turn
 from ..cassette.redact import Redactor
 from ..cassette.store import CassetteLock, load_cassette, write_cassette_atomically
-from ..config import DEFAULT_LOCK_TIMEOUT_S, RecordMode, Settings
 from ..core.explain import explain_miss
 from ..core.match import MatchResult, TurnIndex, turn_response
 from ..core.merge import merge_recording
@@ -42,8 +41,9 @@ from ..errors import (
     RecordingError,
     RwsError,
     UnroutedRequestError,
+    refusal_message,
 )
-from ..redirect import refusal_message
+from ..settings import DEFAULT_LOCK_TIMEOUT_S, RecordMode, Settings
 
 Clock = Callable[[], int]
 

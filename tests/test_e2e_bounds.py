@@ -738,6 +738,132 @@ def test_a_stalled_http_upstream_fails_the_recording_test_quickly_without_retrie
     assert elapsed < 30, elapsed
 
 
+#: An upstream event the loopback server cannot handle while recording: its ``type`` is not a string,
+#: which the recorder cannot route (any exception while reading the upstream is handled alike).
+UNREADABLE_EVENT = {"type": ["response.completed"], "sequence_number": 1}
+
+WS_UNREADABLE_TEST = """
+import json, pytest
+from websockets.exceptions import ConnectionClosedError
+from websockets.sync.client import connect
+
+REQUEST = {"model": "gpt-5.2", "input": "Weather in Paris?"}
+
+
+@pytest.mark.rws_transports("ws")
+def test_sdk_sync(rws):
+    with rws.openai_client().responses.connect() as conn:
+        conn.response.create(**REQUEST)
+        for event in conn:  # ignores errors, like the README's loop
+            if event.type == "response.completed":
+                break
+
+
+@pytest.mark.asyncio
+@pytest.mark.rws_transports("ws")
+async def test_sdk_async(rws):
+    async with rws.async_openai_client().responses.connect() as conn:
+        await conn.response.create(**REQUEST)
+        async for event in conn:
+            if event.type == "response.completed":
+                break
+
+
+@pytest.mark.rws_transports("ws")
+def test_raw(rws):
+    with connect(rws.websocket_base_url + "/responses", open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "response.create", **REQUEST}))
+        events = []
+        with pytest.raises(ConnectionClosedError) as closed:
+            while True:
+                events.append(json.loads(ws.recv(timeout=10)))
+        assert [event["type"] for event in events] == ["response.created", "error"]
+        assert events[-1]["status"] == 500 and events[-1]["error"]["code"] == "rws_server_error"
+        assert closed.value.rcvd.code == 1008
+"""
+
+
+def test_an_upstream_frame_the_server_cannot_handle_fails_the_websocket_recording_at_once(
+    project: Project,
+) -> None:
+    project.write("test_unreadable", WS_UNREADABLE_TEST)
+    # The upstream then says nothing more: a reader that died silently would leave every client waiting.
+    with stalling_ws_upstream([STARTED[0], UNREADABLE_EVENT]) as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url)
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording failed: the loopback server could not handle upstream frame 2 on WebSocket connection 0: "
+            "TypeError(*unhashable type*). Nothing was written; *test_unreadable*.json is unchanged.",
+        ]
+    )
+    assert result.stdout.str().count("could not handle upstream frame 2") == 3
+    result.stdout.fnmatch_lines(["*the client saw: ConnectionClosedError: received 1008 (policy violation)*"])
+    out = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in out and "Task exception was never retrieved" not in out, out
+    assert project.cassettes() == []
+    assert elapsed < 15, elapsed
+
+
+HTTP_UNREADABLE_TEST = """
+import httpx, openai, pytest
+
+REQUEST = {"model": "gpt-5.2", "input": "Weather in Paris?"}
+
+
+@pytest.mark.rws_transports("http")
+def test_sdk_stream(rws):
+    for event in rws.openai_client().responses.create(**REQUEST, stream=True):
+        pass
+
+
+@pytest.mark.asyncio
+@pytest.mark.rws_transports("http")
+async def test_sdk_async_stream(rws):
+    async for event in await rws.async_openai_client().responses.create(**REQUEST, stream=True):
+        pass
+
+
+@pytest.mark.rws_transports("http")
+def test_raw(rws):
+    with httpx.stream("POST", rws.base_url + "/responses", json={**REQUEST, "stream": True}, timeout=10) as answer:
+        body = answer.read().decode()
+    print("RAW BODY", body.replace(chr(10), " | "))
+"""
+
+
+def test_an_upstream_event_the_server_cannot_handle_fails_the_http_recording_at_once(
+    project: Project,
+) -> None:
+    project.write("test_unreadable", HTTP_UNREADABLE_TEST)
+    with stalling_http_upstream(True, [STARTED[0], UNREADABLE_EVENT]) as upstream:
+        started = time.monotonic()
+        result = record_bounded(project, upstream.url, "-s")
+        elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording failed: the loopback server could not handle the upstream's answer to HTTP request 1 "
+            "(connection 0) (after 1 events): TypeError(*unhashable type*). Nothing was written; "
+            "*test_unreadable*.json is unchanged.",
+        ]
+    )
+    assert result.stdout.str().count("could not handle the upstream's answer to HTTP request 1") == 3
+    # Mid-stream, the client gets the error event in the service's shape, then the end of the body.
+    result.stdout.fnmatch_lines(['*RAW BODY *event: error | data: *"code":"rws_server_error"*'])
+    result.stdout.fnmatch_lines(
+        ["*the client saw: APIError: pytest-responses-ws: the loopback server could not*"]
+    )
+    out = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in out and "Exception in ASGI application" not in out, out
+    assert project.cassettes() == []
+    # One attempt each: the SDK does not retry the plugin's own failure.
+    assert upstream.requests == 3
+    assert elapsed < 15, elapsed
+
+
 OWN_CLIENTS_TEST = """
 import openai, pytest
 

@@ -295,6 +295,22 @@ class HttpExchange:
             await self._fail_answer(
                 502, "rws_upstream_unavailable", f"upstream failed: {mount.mask(repr(exc))}"
             )
+        except Exception as exc:  # reading the answer raised: reported, and no half-recorded turn kept
+            recorder.discard(pending)
+            mount.recording_broken(
+                ServerError(
+                    f"recording failed: the loopback server could not handle the upstream's answer to "
+                    f"{where} (after {self.relayed_events} events): {mount.mask(repr(exc))}. "
+                    f"Nothing was written; {mount.path} is unchanged."
+                )
+            )
+            trace.outcome, trace.terminal_ns = "error", mount.clock()
+            await self._fail_answer(
+                500,
+                "rws_server_error",
+                "pytest-responses-ws: the loopback server could not handle the upstream's answer; "
+                "see the test report",
+            )
 
     async def _fail_answer(self, status: int, code: str, message: str) -> None:
         """Tell the client the answer failed, in whatever part of the answer it is in.
@@ -353,13 +369,13 @@ class HttpExchange:
             if events:
                 event_due = loop.time() + idle.seconds
             for data in events:
-                self.relayed_events += 1
                 turn = recorder.on_http_event(pending, data, at_ns)
                 if turn is not None:
                     # Stored (and measured) before the client sees the terminal event: the
                     # test may end, or read rws.turns, as soon as it does.
                     mount.on_recorded(turn)
                     finish_recorded(trace, turn, mount.clock())
+                self.relayed_events += 1
             await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
         await self.send({"type": "http.response.body", "body": b""})
 

@@ -80,6 +80,8 @@ class WebSocketSession:
         self._watchdog: asyncio.Task[None] | None = None
         self._waiting = asyncio.Event()
         self._stalled = False
+        #: Frames received from the upstream on this connection (named when one cannot be handled).
+        self.upstream_frames = 0
 
     # -- plumbing ------------------------------------------------------------
 
@@ -479,35 +481,13 @@ class WebSocketSession:
         recorder = mount.recorder
         assert recorder is not None
         try:
-            async for message in upstream:
-                at_ns = mount.clock()
-                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                try:
-                    data = json.loads(text)
-                except ValueError:
-                    data = None
-                turn = None
-                if isinstance(data, dict):
-                    if self._stall_watch is not None:
-                        lane = data.get("stream_id")
-                        self._stall_watch.on_event(
-                            lane if isinstance(lane, str) else None, data.get("type"), at_ns
-                        )
-                    if data.get("type") == "error" and data.get("status") in AUTH_FAILURE_STATUSES:
-                        where = f"WebSocket connection {self.connection_id}"
-                        mount.recording_broken(auth_failure(data["status"], where, mount.path))
-                    turn = recorder.on_event(self.connection_id, data, at_ns)
-                    if turn is not None:
-                        # Stored before the client sees the terminal event (it may end the test).
-                        if turn.response_id:
-                            self._upstream_ids.add(turn.response_id)
-                        mount.on_recorded(turn)
-                if turn is not None:
-                    self._finish_recorded_trace(turn)
-                if not await self.send_text(text):
-                    return
+            if not await self._relay_upstream(upstream):
+                return  # the client is gone
         except ConnectionClosed:
             pass
+        except Exception as exc:  # not lost with the task: a failure of the test, and an answer
+            await self._on_reader_failure(exc)
+            return
         if self._stalled:
             return  # reported, and the client told, by _on_stall
         if self._watchdog is not None:
@@ -526,6 +506,75 @@ class WebSocketSession:
             self.closed_by_upstream = True
             code = upstream.close_code or 1011
             await self.close(code if code not in (1005, 1006) else 1011, upstream.close_reason or "")
+
+    async def _relay_upstream(self, upstream: ClientConnection) -> bool:
+        """Record and forward the upstream's frames until it closes; False if the client went first."""
+        mount = self.mount
+        recorder = mount.recorder
+        assert recorder is not None
+        async for message in upstream:
+            self.upstream_frames += 1
+            at_ns = mount.clock()
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            try:
+                data = json.loads(text)
+            except ValueError:
+                data = None
+            turn = None
+            if isinstance(data, dict):
+                if self._stall_watch is not None:
+                    lane = data.get("stream_id")
+                    self._stall_watch.on_event(
+                        lane if isinstance(lane, str) else None, data.get("type"), at_ns
+                    )
+                if data.get("type") == "error" and data.get("status") in AUTH_FAILURE_STATUSES:
+                    where = f"WebSocket connection {self.connection_id}"
+                    mount.recording_broken(auth_failure(data["status"], where, mount.path))
+                turn = recorder.on_event(self.connection_id, data, at_ns)
+                if turn is not None:
+                    # Stored before the client sees the terminal event (it may end the test).
+                    if turn.response_id:
+                        self._upstream_ids.add(turn.response_id)
+                    mount.on_recorded(turn)
+            if turn is not None:
+                self._finish_recorded_trace(turn)
+            if not await self.send_text(text):
+                return False
+        return True
+
+    async def _on_reader_failure(self, error: Exception) -> None:
+        """Reading the upstream raised: fail the test, tell the client at once, drop the upstream."""
+        mount = self.mount
+        if self._watchdog is not None:
+            self._watchdog.cancel()  # this failure is the one to report, not a stall after it
+        assert mount.recorder is not None
+        mount.recorder.abandon(self.connection_id)
+        now = mount.clock()
+        for pending in self._recording_traces.values():
+            for trace in pending:
+                trace.outcome, trace.terminal_ns = "error", now
+            pending.clear()
+        mount.recording_broken(
+            ServerError(
+                f"recording failed: the loopback server could not handle upstream frame {self.upstream_frames} "
+                f"on WebSocket connection {self.connection_id}: {mount.mask(repr(error))}. "
+                f"Nothing was written; {mount.path} is unchanged."
+            )
+        )
+        await self.end_with_error(
+            error_event(
+                "rws_server_error",
+                "pytest-responses-ws: the loopback server could not handle a frame of the upstream; "
+                "see the test report",
+                status=500,
+                error_type="server_error",
+            ),
+            TEST_FAILED_CLOSE_CODE,
+            "server error",
+        )
+        upstream = self.upstream
+        if upstream is not None:
+            upstream.transport.abort()
 
     def _finish_recorded_trace(self, turn: Turn) -> None:
         pending = self._recording_traces.get(turn.lane)

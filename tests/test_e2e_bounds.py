@@ -938,6 +938,7 @@ def trickling_http_upstream(head: bytes, trickle: bytes) -> Iterator[SimpleNames
 
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+JSON_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
 
 
 @pytest.mark.parametrize(
@@ -952,8 +953,11 @@ SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: c
             "upstream_idle_timeout",
             "test_sdk_stream",
         ),
+        # A non-streamed answer's body a byte at a time: each byte within the idle bound, the
+        # JSON never complete. Its one event is the whole body, due within the first-event bound.
+        (JSON_HEAD + b'{"id": "resp_1"', b" ", "upstream_first_event_timeout", "test_sdk_async_plain"),
     ],
-    ids=["head", "keep-alive"],
+    ids=["head", "keep-alive", "non-streamed-body"],
 )
 def test_an_upstream_trickling_bytes_without_events_still_hits_the_bound(
     project: Project, head: bytes, trickle: bytes, bound: str, tests: str
@@ -966,6 +970,11 @@ def test_an_upstream_trickling_bytes_without_events_still_hits_the_bound(
     failed = 2 if tests == "test_sdk" else 1
     result.assert_outcomes(failed=failed)
     assert result.stdout.str().count(f"{bound} is 0.5 s") == failed, result.stdout.str()
+    assert "HTTP request 1 (connection 0)" in result.stdout.str(), result.stdout.str()
+    if tests == "test_sdk_async_plain":
+        result.stdout.fnmatch_lines(
+            ["*the upstream had not finished its answer to HTTP request 1 (connection 0)*"]
+        )
     assert elapsed < 10, elapsed
 
 

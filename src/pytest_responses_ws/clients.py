@@ -421,15 +421,23 @@ async def _warm_client_calls(transport: Callable[[], Any], response: dict[str, A
             await async_stream.get_final_response()
 
 
+#: openai-agents runs per warm-up (per mode: HTTP streamed, HTTP not, WebSocket). CPython
+#: 3.11 specializes a function's bytecode only once it has run several times (about 8
+#: calls): after a single warm-up run, the run loop's once-per-run and per-turn code is
+#: still generic, and the first tests pay the difference (measured: first/later 1.2x over
+#: WebSocket with one run, 1.1x with several). Each run costs a few tens of milliseconds.
+AGENTS_WARMUP_RUNS = 4
+
+
 async def _warm_agents_run(transport: Callable[[], Any]) -> None:
-    """One two-turn openai-agents run (a tool call, then the answer) over an in-memory
+    """Two-turn openai-agents runs (a tool call, then the answer) over an in-memory
     transport: its run loop, item conversion and tool paths, streamed and not."""
     import openai
     from agents import RunConfig, Runner
     from agents.models.openai_provider import OpenAIProvider
 
     agent = _warmup_agent()
-    for streamed in (False, True):
+    for streamed in (False, True) * AGENTS_WARMUP_RUNS:
         http_client = sdk_http_client(asynchronous=True, transport=transport())
         async with openai.AsyncOpenAI(http_client=http_client, **_WARMUP_CLIENT_OPTIONS) as client:
             config = RunConfig(
@@ -501,12 +509,14 @@ async def _warm_async_websocket(options: dict[str, Any], request: dict[str, Any]
         from agents import RunConfig, Runner
         from agents.models.openai_provider import OpenAIProvider
 
-        provider = OpenAIProvider(openai_client=client, use_responses=True, use_responses_websocket=True)
-        try:
-            config = RunConfig(model_provider=provider, tracing_disabled=True)
-            await Runner.run(_warmup_agent(), "warm", run_config=config)
-        finally:
-            await provider.aclose()  # its WebSocket model keeps the connection open
+        agent = _warmup_agent()
+        for _ in range(AGENTS_WARMUP_RUNS * 2):  # a provider per run, as each test makes one
+            provider = OpenAIProvider(openai_client=client, use_responses=True, use_responses_websocket=True)
+            try:
+                config = RunConfig(model_provider=provider, tracing_disabled=True)
+                await Runner.run(agent, "warm", run_config=config)
+            finally:
+                await provider.aclose()  # its WebSocket model keeps the connection open
 
 
 def exclude_loopback_from_vcr(vcr: Any, port: Callable[[], int | None]) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pytest_responses_ws import clients
 
@@ -26,7 +28,9 @@ def test_shared_tls_context_is_built_once_and_verifies() -> None:
 # Run in a fresh interpreter: this test process has been warmed up already (conftest).
 WARMED_PARSING_BUILDS_NOTHING = r"""
 import json, sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from openai._models import _CachedTypeAdapter, construct_type, construct_type_unchecked
 from openai._utils import _transform
@@ -89,3 +93,27 @@ def test_every_warm_up_step_runs_without_error() -> None:
     clients._warm_websocket_clients(request, agents=False)
     clients._run_in_memory(clients._warm_agents_run)
     clients._warm_websocket_clients(request, agents=True)
+
+
+def test_the_agents_warm_up_completes_each_loop_often_enough_to_specialize(monkeypatch: Any) -> None:
+    """CPython specializes a function's bytecode after several calls: one warm-up run left
+    the agents run loop generic for the first tests. Each warm-up run completes both of
+    its turns (a tool call, then the answer), HTTP streamed and not, and over WebSocket."""
+    answered: list[dict[str, Any]] = []
+    two_turns = clients._two_turns
+
+    def counted() -> Iterator[dict[str, Any]]:
+        for turn in two_turns():
+            answered.append(turn)
+            yield turn
+
+    monkeypatch.setattr(clients, "_two_turns", counted)
+    request = clients._sample_request(clients._sample_response())
+    clients._run_in_memory(clients._warm_agents_run)
+    over_http = len(answered)
+    clients._warm_websocket_clients(request, agents=True)
+    over_websocket = len(answered) - over_http
+    runs = clients.AGENTS_WARMUP_RUNS
+    assert runs >= 4
+    assert over_http == 2 * 2 * runs  # streamed and not, two turns each
+    assert over_websocket == 2 * 2 * runs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_responses_ws.core.stall import StallWatch
+from pytest_responses_ws.core.stall import StallWatch, describe_stall, first_event_bound
 
 S = 1_000_000_000  # nanoseconds per second
 
@@ -66,3 +66,13 @@ def test_the_failure_says_what_stalled_and_how_to_raise_the_bound() -> None:
         "--rws-upstream-first-event-timeout=SECONDS, the rws_upstream_first_event_timeout ini option, or "
         "@pytest.mark.rws_cassette(upstream_first_event_timeout=SECONDS)."
     )
+
+
+def test_an_unfinished_non_streamed_answer_says_its_whole_body_is_the_first_event() -> None:
+    message = describe_stall("HTTP request 2 (connection 0)", first_event_bound(0.5), 0, unfinished=True)
+    assert message.startswith(
+        "the upstream had not finished its answer to HTTP request 2 (connection 0) 0.5 s after it was sent "
+        "(a non-streamed answer is one event: its whole body is due within the first-event bound): "
+        "upstream_first_event_timeout is 0.5 s. If the model needs longer, raise it with "
+        "--rws-upstream-first-event-timeout=SECONDS"
+    ), message

@@ -47,10 +47,19 @@ def idle_bound(seconds: float) -> Bound:
     return Bound(IDLE_SETTING, seconds)
 
 
-def describe_stall(where: str, bound: Bound, events: int) -> str:
-    """What stalled, for the test's failure: the turn, the bound it hit, how to raise it."""
+def describe_stall(where: str, bound: Bound, events: int, *, unfinished: bool = False) -> str:
+    """What stalled, for the test's failure: the turn, the bound it hit, how to raise it.
+
+    ``unfinished``: the upstream sent part of a non-streamed answer (whose one event is
+    the whole body) but not all of it within ``bound``.
+    """
     seconds = f"{bound.seconds:g} s"
-    if events == 0:
+    if unfinished:
+        what = (
+            f"the upstream had not finished its answer to {where} {seconds} after it was sent "
+            "(a non-streamed answer is one event: its whole body is due within the first-event bound)"
+        )
+    elif events == 0:
         what = f"the upstream sent nothing for {seconds} after {where} was sent to it"
     else:
         what = (

@@ -273,7 +273,7 @@ class HttpExchange:
                 await self._relay_plain(upstream, payload)
         except UpstreamStall as exc:
             recorder.discard(pending)
-            problem = describe_stall(where, exc.bound, self.relayed_events)
+            problem = describe_stall(where, exc.bound, self.relayed_events, unfinished=exc.unfinished)
             mount.recording_broken(
                 RecordingError(f"recording failed: {problem} Nothing was written; {mount.path} is unchanged.")
             )

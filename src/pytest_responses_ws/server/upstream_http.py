@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -29,26 +29,34 @@ class UpstreamHttpError(OSError):
 
 
 class UpstreamStall(UpstreamHttpError):
-    """The upstream stayed silent longer than ``bound`` allows."""
+    """The upstream stayed silent longer than ``bound`` allows, or, with ``unfinished``,
+    had sent part of a non-streamed answer but not all of it within ``bound``."""
 
-    def __init__(self, bound: Bound, host: str) -> None:
+    def __init__(self, bound: Bound, host: str, *, unfinished: bool = False) -> None:
         self.bound = bound
-        super().__init__(f"no data from {host} for {bound.seconds:g} s ({bound.setting})")
+        self.unfinished = unfinished
+        what = "the rest of the answer" if unfinished else "no data"
+        super().__init__(f"{what} from {host} within {bound.seconds:g} s ({bound.setting})")
 
 
 class UpstreamResponse:
-    """Status and headers of an upstream answer; the body is read as it arrives."""
+    """Status and headers of an upstream answer; the body is read as it arrives
+    (:meth:`aiter_bytes`, a stream) or whole (:meth:`aread`, an answer that is not)."""
 
-    def __init__(self, status_code: int, headers: dict[str, str], body: AsyncIterator[bytes]) -> None:
+    def __init__(
+        self, status_code: int, headers: dict[str, str], body: Callable[[bool], AsyncIterator[bytes]]
+    ) -> None:
         self.status_code = status_code
         self.headers = headers
         self._body = body
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
-        return self._body
+        """The body's chunks as they arrive, each within the idle bound of the one before."""
+        return self._body(False)
 
     async def aread(self) -> bytes:
-        return b"".join([chunk async for chunk in self._body])
+        """The whole body, due within the first-event bound of the request."""
+        return b"".join([chunk async for chunk in self._body(True)])
 
 
 @asynccontextmanager
@@ -63,10 +71,11 @@ async def post(
 ) -> AsyncIterator[UpstreamResponse]:
     """POST ``body`` to ``url`` and yield the response with a streaming body.
 
-    The first byte of the body (for a non-streamed request, the whole answer) must arrive
-    within ``first_event`` of the request, however the head trickles in; then the
-    upstream may stay silent for ``idle`` between chunks. Sending the request counts
-    against ``first_event`` too.
+    The first byte of the body must arrive within ``first_event`` of the request, however
+    the head trickles in; then the upstream may stay silent for ``idle`` between chunks of
+    a stream. A body read whole (:meth:`UpstreamResponse.aread`, a non-streamed answer,
+    whose one event is the whole body) must be complete within ``first_event``, however
+    it trickles in. Sending the request counts against ``first_event`` too.
     """
     parts = urlsplit(url)
     secure = parts.scheme == "https"
@@ -100,17 +109,19 @@ async def post(
     # trickles its head a byte at a time must not keep the test waiting forever.
     first_event_due = loop.time() + first_event.seconds
 
-    async def next_event() -> object:
+    async def next_event(*, whole_body: bool = False) -> object:
         while True:
             event = connection.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            bound = idle if body_started else first_event
-            wait_s = bound.seconds if body_started else max(0.0, first_event_due - loop.time())
+            if body_started and not whole_body:
+                bound, wait_s = idle, idle.seconds
+            else:
+                bound, wait_s = first_event, max(0.0, first_event_due - loop.time())
             try:
                 data = await asyncio.wait_for(reader.read(_CHUNK), wait_s)
             except asyncio.TimeoutError:
-                raise UpstreamStall(bound, f"{host}:{port}") from None
+                raise UpstreamStall(bound, f"{host}:{port}", unfinished=whole_body and body_started) from None
             connection.receive_data(data)
 
     try:
@@ -130,10 +141,10 @@ async def post(
             name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers
         }
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def chunks(whole_body: bool) -> AsyncIterator[bytes]:
             nonlocal body_started
             while True:
-                item = await next_event()
+                item = await next_event(whole_body=whole_body)
                 if isinstance(item, h11.Data):
                     body_started = True
                     yield bytes(item.data)
@@ -142,7 +153,7 @@ async def post(
                 else:
                     raise UpstreamHttpError(f"unexpected event from {host}:{port}: {item!r}")
 
-        yield UpstreamResponse(event.status_code, response_headers, chunks())
+        yield UpstreamResponse(event.status_code, response_headers, chunks)
     except (h11.ProtocolError, ConnectionError) as exc:
         raise UpstreamHttpError(f"the exchange with {host}:{port} broke: {exc!r}") from exc
     finally:

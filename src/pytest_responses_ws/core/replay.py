@@ -197,3 +197,10 @@ def error_event(
     if lane is not None:
         event["stream_id"] = lane
     return event
+
+
+def error_body(
+    code: str | None, message: str, error_type: str = "invalid_request_error", param: str | None = None
+) -> dict[str, Any]:
+    """A JSON error body in the Responses API's shape."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

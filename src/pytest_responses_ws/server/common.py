@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..core.replay import error_body as error_body  # built in core: the turn engine answers errors
 from ..errors import RecordingError, RwsError
 from .runner import Scope
 
@@ -39,13 +39,6 @@ def scope_headers(scope: Scope) -> dict[str, str]:
     return {
         name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])
     }
-
-
-def error_body(
-    code: str | None, message: str, error_type: str = "invalid_request_error", param: str | None = None
-) -> dict[str, Any]:
-    """A JSON error body in the Responses API's shape."""
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 def shown_url(url: str) -> str:

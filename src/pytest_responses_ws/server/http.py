@@ -12,10 +12,11 @@ import contextlib
 import json
 from typing import Any
 
+from ..core.engine import FailTurn, Forward, PlayHttp, TurnRequest
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
-from ..core.replay import MISS_ERROR_CODE, HttpAnswer, sse_block
+from ..core.replay import sse_block
 from ..core.stall import Bound, describe_stall, first_event_bound, idle_bound
 from ..errors import RecordingError
 from . import upstream_http
@@ -136,41 +137,33 @@ class HttpExchange:
                 409, error_body("rws_test_finished", "the test that owned this URL has finished")
             )
             return
-        wants_stream = request.get("stream") is True
-        trace = mount.add_trace(
-            TurnTrace(
+        action = mount.on_create(
+            TurnRequest(
                 transport="http",
                 connection=connection_id,
-                lane=None,
-                arrived_ns=arrived_ns,
                 request=request,
-                request_bytes=len(body),
+                raw=body,
+                arrived_ns=arrived_ns,
+                where=where,
+                wants_stream=request.get("stream") is True,
                 new_connection=new_connection,
+                headers=self.headers,
+                query=self._query(),
             )
         )
-        if mount.replays:
-            result = mount.lookup(request)
-            if result.turn is not None:
-                trace.output = mount.turn_output(result.turn)
-                trace.response_id = mount.index.turns[result.turn].response_id
-                await self.replay(result.turn, mount.http_answer(result.turn, wants_stream), trace)
-                return
-            if not mount.records:
-                message = mount.miss(request, result, where, headers=self.headers, query=self._query())
-                trace.outcome, trace.terminal_ns = "miss", mount.clock()
-                # 400, not 5xx: SDK retries would only delay the failure the test reports anyway.
-                await self.respond_json(400, error_body(MISS_ERROR_CODE, message))
-                return
-        await self.record(request, body, arrived_ns, connection_id, trace, where)
+        if isinstance(action, PlayHttp):
+            await self.replay(action)
+        elif isinstance(action, FailTurn):
+            if action.trace is not None:
+                action.trace.terminal_ns = mount.clock()
+            await self.respond_json(action.status, action.body)
+        elif isinstance(action, Forward):
+            await self.record(request, action.body, arrived_ns, connection_id, action.trace, where)
 
     # -- replay ---------------------------------------------------------------
 
-    async def replay(self, position: int, answer: HttpAnswer, trace: TurnTrace) -> None:
-        playback = self.mount.sse_playback(position)
-        if playback.unterminated is not None:
-            # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
-            self.mount.unterminated(position, playback.unterminated)
-        schedule = self.mount.paced_schedule(position, playback)
+    async def replay(self, action: PlayHttp) -> None:
+        answer, playback, schedule, trace = action.answer, action.playback, action.schedule, action.trace
         # The terminal time is stamped before the answer's last bytes are handed over: once
         # the client has them, the test may read rws.turns.
         if not answer.stream:
@@ -218,17 +211,16 @@ class HttpExchange:
     async def record(
         self,
         request: dict[str, Any],
-        body: bytes,
+        outgoing: bytes,
         arrived_ns: int,
         connection_id: int,
         trace: TurnTrace,
         where: str,
     ) -> None:
-        """Proxy the request upstream, relaying its answer as it arrives and recording it."""
+        """Proxy the request upstream (as ``outgoing``), relaying its answer as it arrives and recording it."""
         mount = self.mount
         recorder = mount.recorder
         assert recorder is not None
-        outgoing = mount.upstream_body(request, body)
         url = http_url(mount.settings.upstream) + "/responses"
         query = self._query()
         if query:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,16 +26,14 @@ from .._version import __version__
 from ..cassette.model import Cassette, RecordedWith, Transport, Turn
 from ..cassette.redact import Redactor
 from ..cassette.store import CassetteLock, load_cassette, write_cassette_atomically
-from ..core.explain import explain_miss
-from ..core.match import MatchResult, TurnIndex, turn_response
+from ..core.engine import Action, EngineSettings, TurnEngine, TurnRequest
+from ..core.match import MatchResult, TurnIndex
 from ..core.merge import merge_recording
 from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
 from ..core.record import SessionRecorder
-from ..core.replay import HttpAnswer, Playback, http_answer
+from ..core.replay import HttpAnswer, Playback
 from ..errors import (
     CassetteError,
-    CassetteFormatError,
-    CassetteMissError,
     CassetteNotFoundError,
     RecordingError,
     RwsError,
@@ -86,34 +83,41 @@ class Mount:
         self.records = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL, RecordMode.REWRITE) or (
             mode is RecordMode.ONCE and not has_cassette
         )
-        replay_turns = existing.turns if (existing is not None and self.replays) else ()
-        self.index = TurnIndex.build(replay_turns, settings.ignore_fields, settings.allow_playback_repeats)
+        self.engine = TurnEngine(
+            EngineSettings(
+                cassette=path,
+                record_command=record_command,
+                replays=self.replays,
+                records=self.records,
+                missing_cassette=existing is None and not self.records,
+                ignore_fields=settings.ignore_fields,
+                allow_playback_repeats=settings.allow_playback_repeats,
+                filter_headers=settings.filter_headers,
+                timing_factor=settings.timing.factor,
+                first_event_timeout_s=settings.upstream_first_event_timeout,
+                idle_timeout_s=settings.upstream_idle_timeout,
+            ),
+            existing.turns if existing is not None else (),
+        )
         self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
         #: Credentials the test's requests carried (both modes): hidden from every message.
         self._sent_secrets = Redactor(settings.filter_headers)
         self._sent_seen: set[tuple[frozenset[tuple[str, str]], str]] = set()
         self.failures: list[RwsError] = []
-        self._playbacks: dict[tuple[int, str], Playback] = {}
-        self._outputs: dict[int, list[Any]] = {}
-        self._answers: dict[tuple[int, bool], HttpAnswer] = {}
         self._open_connections = 0
         self._idle = threading.Condition(self.lock)
         self._closers: list[Callable[[], Any]] = []
         self._http_connections: dict[Any, int] = {}
         self._connection_ids = itertools.count()
-        #: What the server saw of each turn, for the per-turn metrics.
-        self.traces: list[TurnTrace] = []
         self.connection_count = 0
         self.handshake_count = 0
         self._http_requests = 0
         self._request_ids = 0
-        #: Responses the upstream created during this test (it can resolve these ids).
-        self.upstream_ids: set[str] = set()
         self.finished = False
         self._recording_broken = False
         if transport is not None:
-            self.prepare_playbacks(transport)
+            self.engine.prepare(transport)
 
     @property
     def missing_cassette(self) -> bool:
@@ -141,27 +145,52 @@ class Mount:
         with self.lock:
             return next(self._connection_ids)
 
-    def add_trace(self, trace: TurnTrace) -> TurnTrace:
-        with self.lock:
-            self.traces.append(trace)
-        return trace
+    @property
+    def index(self) -> TurnIndex:
+        """The replay index (the engine's)."""
+        return self.engine.index
 
-    def turn_output(self, position: int) -> list[Any]:
-        """Output items of a recorded turn's response (for resent-input accounting), computed once."""
-        output = self._outputs.get(position)
-        if output is None:
-            response = turn_response(self.index.turns[position]) or {}
-            value = response.get("output")
-            output = self._outputs[position] = list(value) if isinstance(value, list) else []
-        return output
+    @property
+    def traces(self) -> list[TurnTrace]:
+        """What the server saw of each turn, for the per-turn metrics (the engine's list)."""
+        return self.engine.traces
+
+    def on_create(self, turn: TurnRequest) -> Action:
+        """The engine's decision on one ``response.create``; the failures it names are reported."""
+        with self.lock:
+            action = self.engine.on_create(turn)
+        for failure in action.failures:
+            self.fail(failure)
+        return action
+
+    def on_recorded(self, turn: Turn) -> None:
+        """A recorded turn ended: later requests may chain from it (new_episodes)."""
+        with self.lock:
+            self.engine.on_recorded(turn)
+
+    def playback(self, position: int, lane: str | None) -> Playback:
+        """The WebSocket frames of a recorded turn on ``lane``."""
+        with self.lock:
+            return self.engine.playback(position, lane)
+
+    def sse_playback(self, position: int) -> Playback:
+        """The SSE blocks of a recorded turn."""
+        with self.lock:
+            return self.engine.sse_playback(position)
 
     def http_answer(self, position: int, wants_stream: bool) -> HttpAnswer:
-        """How a recorded turn answers an HTTP request (a non-streamed body is built once)."""
-        key = (position, wants_stream)
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = self._answers[key] = http_answer(self.index.turns[position], wants_stream=wants_stream)
-        return answer
+        """How a recorded turn answers an HTTP request."""
+        with self.lock:
+            return self.engine.http_answer(position, wants_stream)
+
+    def turn_output(self, position: int) -> list[Any]:
+        """Output items of a recorded turn's response."""
+        with self.lock:
+            return self.engine.turn_output(position)
+
+    def lookup(self, request: dict[str, Any]) -> MatchResult:
+        with self.lock:
+            return self.engine.index.lookup(request)
 
     def turn_metrics(self, tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
         """Metrics of the turns so far (lane names masked: they end up in reports)."""
@@ -237,34 +266,6 @@ class Mount:
             self._request_ids += 1
             return f"req_rws_{self.id}_{self._request_ids}"
 
-    def sse_playback(self, position: int) -> Playback:
-        key = (position, "\x00sse")
-        playback = self._playbacks.get(key)
-        if playback is None:
-            playback = Playback.for_sse(self.index.turns[position])
-            self._playbacks[key] = playback
-        return playback
-
-    def upstream_body(
-        self, request: dict[str, Any], body: bytes, known_upstream: set[str] | None = None
-    ) -> bytes:
-        """The body to send upstream: as sent, unless it chains from a replayed response.
-
-        The upstream never saw a response that came from the cassette, so such a request
-        goes up with the whole conversation in ``input`` instead of ``previous_response_id``.
-        """
-        parent = request.get("previous_response_id")
-        known = self.upstream_ids if known_upstream is None else known_upstream
-        if not isinstance(parent, str) or parent in known or not self.index.knows_response(parent):
-            return body
-        with self.lock:
-            items = self.index.raw_effective_input(request)
-        if items is None:
-            return body
-        rewritten = {k: v for k, v in request.items() if k != "previous_response_id"}
-        rewritten["input"] = items
-        return json.dumps(rewritten).encode("utf-8")
-
     def add_closer(self, closer: Callable[[], Any]) -> None:
         """Register how to close a live connection when the test ends."""
         with self.lock:
@@ -274,117 +275,6 @@ class Mount:
         with self.lock:
             if closer in self._closers:
                 self._closers.remove(closer)
-
-    def lookup(self, request: dict[str, Any]) -> MatchResult:
-        with self.lock:
-            return self.index.lookup(request)
-
-    def prepare_playbacks(self, transport: Transport) -> None:
-        """Encode every recorded turn's frames now, so a turn's replay only sends them.
-
-        Encoding the events of a turn costs more than matching it; done here it is part
-        of the test's setup, not of the per-turn time the test (and its budgets) sees.
-        """
-        for position, turn in enumerate(self.index.turns):
-            if transport == "ws":
-                self.playback(position, turn.lane)
-            else:
-                self.sse_playback(position)
-            self.turn_output(position)  # for the per-turn metrics, also off the turn path
-
-    def playback(self, position: int, lane: str | None) -> Playback:
-        key = (position, lane or "")
-        playback = self._playbacks.get(key)
-        if playback is None:
-            playback = Playback.for_websocket(self.index.turns[position], lane)
-            self._playbacks[key] = playback
-        return playback
-
-    def on_recorded(self, turn: Turn) -> None:
-        """A recorded turn ended: later requests may chain from it (new_episodes)."""
-        if turn.response_id is not None:
-            with self.lock:
-                self.upstream_ids.add(turn.response_id)
-        if self.replays:
-            with self.lock:
-                # It was answered live, so it counts as played in this test.
-                self.index.mark_played(self.index.add(turn))
-
-    def miss(
-        self,
-        request: dict[str, Any],
-        result: MatchResult,
-        where: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        query: str = "",
-    ) -> str:
-        """Record a miss; returns the short message for the client's error event.
-
-        ``headers`` and ``query`` are the request's: the report hides the secrets they carry.
-        """
-        if self.missing_cassette:
-            error: RwsError = CassetteNotFoundError(self.path, self.record_command)
-            short = f"no cassette at {self.path}; record it with: {self.record_command}"
-        else:
-            redactor = Redactor(self.settings.filter_headers)
-            redactor.learn(headers or {})
-            redactor.learn_query(query)
-            with self.lock:
-                report = explain_miss(
-                    self.index,
-                    request,
-                    result,
-                    where=where,
-                    cassette=str(self.path),
-                    record_hint=self._record_hint(),
-                    redactor=redactor,
-                )
-            error = CassetteMissError(report)
-            short = (
-                f"pytest-responses-ws: {where} matched no recorded turn ({redactor.scrub_text(result.reason)}); "
-                "see the test report"
-            )
-        self.fail(error)
-        return short
-
-    def _record_hint(self) -> str:
-        return (
-            "to record the new turns and keep the others, run:\n"
-            f"    {self.record_command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
-        )
-
-    def paced_schedule(self, position: int, playback: Playback) -> list[float] | None:
-        """When to send each frame of a replayed turn, or None for all at once.
-
-        A recorded wait no recording could have (a hand-edited offset) fails the test
-        naming the event, and the turn is sent at once instead of stalling the client.
-        """
-        factor = self.settings.timing.factor
-        if factor is None:
-            return None
-        first_s, idle_s = self.settings.upstream_first_event_timeout, self.settings.upstream_idle_timeout
-        stall = playback.stalled_wait(first_s, idle_s)
-        if stall is not None:
-            index, problem = stall
-            self.fail(CassetteFormatError(self.path, f"/turns/{position}/events/{index}/offset_ms", problem))
-            return None
-        if factor > 1 and (stretched := playback.stalled_wait(first_s / factor, idle_s / factor)) is not None:
-            # Each recorded wait is within the bounds, but the factor stretches one past them.
-            self.fail(
-                RwsError(
-                    f"--rws-timing={factor:g} would make the client wait longer than any recording waits "
-                    f"(upstream_first_event_timeout {first_s:g} s, upstream_idle_timeout {idle_s:g} s) before "
-                    f"event {stretched[0]} of turn {position} of {self.path}; the turn was sent at once. "
-                    "Use a smaller factor, or --rws-timing=recorded"
-                )
-            )
-            return None
-        return playback.schedule(factor)
-
-    def unterminated(self, position: int, problem: str) -> None:
-        """A replayed turn has no terminal event: fail the test naming the cassette and turn."""
-        self.fail(CassetteFormatError(self.path, f"/turns/{position}/events", problem))
 
     def refuse(self, url: str) -> str:
         """A client tried to reach the real upstream while replaying: fail the test, say how to route it."""

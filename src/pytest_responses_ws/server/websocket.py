@@ -23,10 +23,11 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..cassette.model import Turn
+from ..core.engine import TEST_FAILED_CLOSE_CODE, FailTurn, Forward, PlayFrames, TurnRequest
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
-from ..core.replay import MISS_ERROR_CODE, Playback, compact, error_event
+from ..core.replay import compact, error_event
 from ..core.stall import Stall, StallWatch
 from ..errors import RecordingError, RwsError
 from .common import (
@@ -42,9 +43,6 @@ from .mount import Mount
 from .runner import WS_MAX_FRAME_BYTES, Receive, Scope, Send
 from .upstream import UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S, open_upstream_websocket, websocket_url
 
-#: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
-#: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
-TEST_FAILED_CLOSE_CODE = 1008
 #: Close code when the upstream failed while recording: 1014, bad gateway (never reconnected).
 UPSTREAM_FAILED_CLOSE_CODE = 1014
 #: Close code of a frame over the size limit (sent by the WebSocket layer, not by this module).
@@ -64,14 +62,11 @@ class WebSocketSession:
         self.frames_received = 0
         self.upstream: ClientConnection | None = None
         self._upstream_reader: asyncio.Task[None] | None = None
-        #: Response ids the upstream created on this connection (it can resolve these).
-        self._upstream_ids: set[str] = set()
         self._lane_tails: dict[str | None, asyncio.Task[None]] = {}
         self._closed = False
         self.closed_by_upstream = False
         self.opened_ns: int | None = None
         self.handshake_ns: int | None = None
-        self._traced_turns = 0
         #: Traces of recorded turns waiting for their terminal event, per lane (FIFO).
         self._recording_traces: dict[str | None, deque[TurnTrace]] = {}
         self.closed_by_server = False
@@ -258,76 +253,61 @@ class WebSocketSession:
                 "unsupported client event",
             )
             return
-        trace = mount.add_trace(
-            TurnTrace(
+        raw = text.encode("utf-8") if text else b""
+        action = mount.on_create(
+            TurnRequest(
                 transport="ws",
                 connection=self.connection_id,
-                lane=lane,
-                arrived_ns=arrived_ns,
                 request=data,
-                request_bytes=len(text.encode("utf-8")) if text else 0,
-                new_connection=self._traced_turns == 0,
+                raw=raw,
+                arrived_ns=arrived_ns,
+                where=self._where(),
+                lane=lane,
                 connection_opened_ns=self.opened_ns,
-                handshake_ns=self.handshake_ns if self._traced_turns == 0 else None,
+                handshake_ns=self.handshake_ns,
+                headers=self.headers,
+                query=self._query(),
             )
         )
-        self._traced_turns += 1
-        if mount.replays:
-            result = mount.lookup(data)
-            if result.turn is not None:
-                trace.output = mount.turn_output(result.turn)
-                trace.response_id = mount.index.turns[result.turn].response_id
-                await self._play(result.turn, lane, trace)
-                return
-            if not mount.records:
-                message = mount.miss(data, result, self._where(), headers=self.headers, query=self._query())
-                trace.outcome, trace.terminal_ns = "miss", mount.clock()
-                await self.end_with_error(
-                    error_event(MISS_ERROR_CODE, message, lane=lane),
-                    TEST_FAILED_CLOSE_CODE,
-                    "cassette miss, see the test report",
-                )
-                return
-        self._recording_traces.setdefault(lane, deque()).append(trace)
-        await self._record(data, text or "", lane, arrived_ns)
+        if isinstance(action, PlayFrames):
+            await self._play(action)
+        elif isinstance(action, FailTurn):
+            if action.trace is not None:
+                action.trace.terminal_ns = mount.clock()
+            await self.end_with_error(action.event, action.close_code, action.reason)
+        elif isinstance(action, Forward):
+            self._recording_traces.setdefault(lane, deque()).append(action.trace)
+            await self._record(data, action.body.decode("utf-8"), lane, arrived_ns)
 
     # -- replay ------------------------------------------------------------
 
-    async def _play(self, position: int, lane: str | None, trace: TurnTrace) -> None:
-        playback = self.mount.playback(position, lane)
-        schedule = self.mount.paced_schedule(position, playback)
-        if schedule is None:
-            last = len(playback.frames) - 1
-            for i, frame in enumerate(playback.frames):
+    async def _play(self, action: PlayFrames) -> None:
+        if action.schedule is None:
+            frames, trace = action.frames, action.trace
+            last = len(frames) - 1
+            for i, frame in enumerate(frames):
                 if i == last:
                     # Stamped before the send: once the client has the terminal event, the
                     # test may read rws.turns, and the trace must be complete by then.
                     trace.terminal_ns = self.mount.clock()
                 if not await self.send_text(frame):
                     return
-            await self._end_unterminated(position, playback, lane)
+            await self._then(action)
             return
-        previous = self._lane_tails.get(lane)
-        self._lane_tails[lane] = asyncio.create_task(
-            self._paced(previous, position, playback, schedule, lane, trace)
-        )
+        previous = self._lane_tails.get(action.lane)
+        self._lane_tails[action.lane] = asyncio.create_task(self._paced(previous, action, action.schedule))
 
     async def _paced(
-        self,
-        previous: asyncio.Task[None] | None,
-        position: int,
-        playback: Playback,
-        schedule: list[float],
-        lane: str | None,
-        trace: TurnTrace,
+        self, previous: asyncio.Task[None] | None, action: PlayFrames, schedule: list[float]
     ) -> None:
         if previous is not None:
             # Creates on one lane run in order: wait for the one before to finish. asyncio.wait
             # does not raise the previous task's cancellation, so this task's own still does.
             await asyncio.wait({previous})
         clock = self.mount.clock
-        last = len(playback.frames) - 1
-        for i, (frame, at_s) in enumerate(zip(playback.frames, schedule, strict=True)):
+        trace = action.trace
+        last = len(action.frames) - 1
+        for i, (frame, at_s) in enumerate(zip(action.frames, schedule, strict=True)):
             delay = at_s - (clock() - trace.arrived_ns) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -335,22 +315,12 @@ class WebSocketSession:
                 trace.terminal_ns = clock()
             if not await self.send_text(frame):
                 return
-        await self._end_unterminated(position, playback, lane)
+        await self._then(action)
 
-    async def _end_unterminated(self, position: int, playback: Playback, lane: str | None) -> None:
-        """A recorded turn without a terminal event leaves the client waiting: end it."""
-        if playback.unterminated is None:
-            return
-        self.mount.unterminated(position, playback.unterminated)
-        message = (
-            f"pytest-responses-ws: recorded turn {position} of {self.mount.path.name} has no terminal "
-            "event; see the test report"
-        )
-        await self.end_with_error(
-            error_event("rws_corrupt_cassette", message, status=500, lane=lane, error_type="server_error"),
-            TEST_FAILED_CLOSE_CODE,
-            "recorded turn without a terminal event",
-        )
+    async def _then(self, action: PlayFrames) -> None:
+        """The frames are sent: end the turn with the engine's failure, if it has one."""
+        if action.then is not None:
+            await self.end_with_error(action.then.event, action.then.close_code, action.then.reason)
 
     # -- recording ----------------------------------------------------------
 
@@ -400,14 +370,13 @@ class WebSocketSession:
             )
             await self.send_message({"type": "websocket.http.response.body", "body": body})
 
-    async def _record(self, data: dict[str, Any], text: str, lane: str | None, arrived_ns: int) -> None:
+    async def _record(self, data: dict[str, Any], outgoing: str, lane: str | None, arrived_ns: int) -> None:
         mount = self.mount
         assert mount.recorder is not None
         if self.upstream is None and not await self._connect_upstream():
             return
-        # Only this upstream socket resolves ids it created (store: false); the recording
-        # keeps the request as the client sent it.
-        outgoing = mount.upstream_body(data, text.encode("utf-8"), self._upstream_ids).decode("utf-8")
+        # ``outgoing`` is the engine's: only this upstream socket resolves ids it created
+        # (store: false); the recording keeps the request as the client sent it.
         mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
         self._watch_turn(lane)
         await self._forward(outgoing)
@@ -533,8 +502,6 @@ class WebSocketSession:
                 turn = recorder.on_event(self.connection_id, data, at_ns)
                 if turn is not None:
                     # Stored before the client sees the terminal event (it may end the test).
-                    if turn.response_id:
-                        self._upstream_ids.add(turn.response_id)
                     mount.on_recorded(turn)
             if turn is not None:
                 self._finish_recorded_trace(turn)

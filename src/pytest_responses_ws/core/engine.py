@@ -1,0 +1,400 @@
+"""The per-turn decision of the loopback server, for both transports (sans I/O).
+
+A :class:`TurnEngine` takes one parsed ``response.create`` (a WebSocket frame or an
+HTTP request body) together with its connection, lane, transport and arrival time,
+and returns what the server must do with it, as one of a few typed actions:
+
+* :class:`PlayFrames` -- send these pre-encoded WebSocket frames (at once or paced);
+* :class:`PlayHttp` -- answer the HTTP request with this JSON body or SSE stream;
+* :class:`FailTurn` -- the test has failed: report ``failures``, give the client this
+  error (a WebSocket ``error`` event and close code, or an HTTP status and body);
+* :class:`Forward` -- send this body to the upstream and record what comes back.
+
+The engine keeps the state a decision needs: the replay index, the frames encoded
+once per turn, what each connection created, and the trace of every turn for the
+per-turn metrics. It owns no socket and reads no clock (times are passed in), so the
+adapters in ``server/`` only move bytes and act on the actions, and the decision is
+written once for both transports. It is not thread-safe: the mount holds a lock
+around it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cassette.model import Transport, Turn
+from ..cassette.redact import Redactor
+from ..errors import CassetteFormatError, CassetteMissError, CassetteNotFoundError, RwsError
+from .explain import explain_miss
+from .match import MatchResult, TurnIndex, turn_response
+from .metrics import TurnTrace
+from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, error_body, error_event, http_answer
+
+#: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
+#: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
+TEST_FAILED_CLOSE_CODE = 1008
+#: HTTP status of a miss: 400, not 5xx, since SDK retries would only delay the failure.
+MISS_HTTP_STATUS = 400
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """One ``response.create`` as an adapter received it."""
+
+    transport: Transport
+    connection: int
+    #: The parsed request (a WebSocket frame's object, or an HTTP body).
+    request: dict[str, Any]
+    #: The request as the client sent it: forwarded upstream unless it must be rewritten.
+    raw: bytes
+    arrived_ns: int
+    #: Where the request came from, for messages ("request 3 on WebSocket connection 1").
+    where: str
+    lane: str | None = None
+    #: HTTP only: whether the client asked for an SSE stream.
+    wants_stream: bool = False
+    #: Whether this is the first request on its connection (None: the engine's count says).
+    new_connection: bool | None = None
+    connection_opened_ns: int | None = None
+    handshake_ns: int | None = None
+    #: The request's headers and URL query: a miss report hides the secrets they carry.
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class FailTurn:
+    """The test has failed on this turn: report ``failures``, then answer with the error.
+
+    Over WebSocket the client gets ``event`` and the connection closes with ``close_code``
+    (``reason`` says why); over HTTP it gets ``status`` with ``body``.
+    """
+
+    failures: tuple[RwsError, ...]
+    event: dict[str, Any]
+    close_code: int
+    reason: str
+    status: int
+    body: dict[str, Any]
+    trace: TurnTrace | None = None
+
+
+@dataclass(frozen=True)
+class PlayFrames:
+    """Replay over WebSocket: send ``frames`` (all at once when ``schedule`` is None).
+
+    ``then`` is the failure to end the turn with once the frames are sent (a recorded
+    turn without a terminal event would leave the client waiting). ``failures`` are to
+    be reported before anything is sent.
+    """
+
+    frames: tuple[str, ...]
+    schedule: list[float] | None
+    lane: str | None
+    trace: TurnTrace
+    failures: tuple[RwsError, ...] = ()
+    then: FailTurn | None = None
+
+
+@dataclass(frozen=True)
+class PlayHttp:
+    """Replay over HTTP: ``answer`` says JSON or stream; a stream sends ``playback``'s frames."""
+
+    answer: HttpAnswer
+    playback: Playback
+    schedule: list[float] | None
+    trace: TurnTrace
+    failures: tuple[RwsError, ...] = ()
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Record: send ``body`` upstream (the request, rewritten if it chains from a replayed turn)."""
+
+    body: bytes
+    trace: TurnTrace
+    failures: tuple[RwsError, ...] = ()
+
+
+Action = PlayFrames | PlayHttp | FailTurn | Forward
+
+
+@dataclass
+class ConnectionState:
+    """What the engine knows of one client connection."""
+
+    #: ``response.create`` turns seen on it.
+    turns: int = 0
+    #: Responses the upstream created on it while recording (its socket resolves these).
+    created: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The settings a decision depends on (plain values: the engine imports no plugin settings)."""
+
+    cassette: Path
+    record_command: str
+    replays: bool
+    records: bool
+    #: Replay only and no cassette to replay from: every request is the same failure.
+    missing_cassette: bool = False
+    ignore_fields: Sequence[str] = ()
+    allow_playback_repeats: bool = False
+    filter_headers: Sequence[str] = ()
+    #: ``--rws-timing`` factor (None: instant).
+    timing_factor: float | None = None
+    first_event_timeout_s: float = 60.0
+    idle_timeout_s: float = 60.0
+
+
+class TurnEngine:
+    """Decides what the server does with each ``response.create`` of one test."""
+
+    def __init__(self, settings: EngineSettings, replay_turns: Sequence[Turn] = ()) -> None:
+        self.settings = settings
+        self.index = TurnIndex.build(
+            replay_turns if settings.replays else (), settings.ignore_fields, settings.allow_playback_repeats
+        )
+        #: What the server saw of each turn, for the per-turn metrics.
+        self.traces: list[TurnTrace] = []
+        #: Responses the upstream created during this test, on any connection.
+        self.upstream_ids: set[str] = set()
+        self._connections: dict[int, ConnectionState] = {}
+        self._playbacks: dict[tuple[int, str], Playback] = {}
+        self._outputs: dict[int, list[Any]] = {}
+        self._answers: dict[tuple[int, bool], HttpAnswer] = {}
+
+    # -- the decision -----------------------------------------------------------
+
+    def on_create(self, turn: TurnRequest) -> Action:
+        """What to do with one ``response.create``; its trace is kept for the metrics."""
+        state = self.connection(turn.connection)
+        new_connection = state.turns == 0 if turn.new_connection is None else turn.new_connection
+        trace = TurnTrace(
+            transport=turn.transport,
+            connection=turn.connection,
+            lane=turn.lane,
+            arrived_ns=turn.arrived_ns,
+            request=turn.request,
+            request_bytes=len(turn.raw),
+            new_connection=new_connection,
+            connection_opened_ns=turn.connection_opened_ns,
+            handshake_ns=turn.handshake_ns if new_connection else None,
+        )
+        state.turns += 1
+        self.traces.append(trace)
+        if self.settings.replays:
+            result = self.index.lookup(turn.request)
+            if result.turn is not None:
+                trace.output = self.turn_output(result.turn)
+                trace.response_id = self.index.turns[result.turn].response_id
+                if turn.transport == "ws":
+                    return self._play_frames(result.turn, turn.lane, trace)
+                return self._play_http(result.turn, turn.wants_stream, trace)
+            if not self.settings.records:
+                trace.outcome = "miss"
+                return self._miss(turn, result, trace)
+        # Over WebSocket only the connection's own upstream socket resolves the ids it created.
+        connection = turn.connection if turn.transport == "ws" else None
+        return Forward(self.upstream_body(turn.request, turn.raw, connection), trace)
+
+    def on_recorded(self, turn: Turn) -> None:
+        """A recorded turn ended: later requests may chain from it (new_episodes)."""
+        response_id = turn.response_id
+        if response_id is not None:
+            self.upstream_ids.add(response_id)
+            if turn.transport == "ws":
+                self.connection(turn.connection).created.add(response_id)
+        if self.settings.replays:
+            # It was answered live, so it counts as played in this test.
+            self.index.mark_played(self.index.add(turn))
+
+    def upstream_body(self, request: Mapping[str, Any], raw: bytes, connection: int | None = None) -> bytes:
+        """The body to send upstream: as sent, unless it chains from a replayed response.
+
+        The upstream never saw a response that came from the cassette, so such a request
+        goes up with the whole conversation in ``input`` instead of ``previous_response_id``.
+        Over WebSocket (``connection`` given) only ids created on that connection's
+        upstream socket resolve there (``store: false``).
+        """
+        parent = request.get("previous_response_id")
+        known = self.upstream_ids if connection is None else self.connection(connection).created
+        if not isinstance(parent, str) or parent in known or not self.index.knows_response(parent):
+            return raw
+        items = self.index.raw_effective_input(request)
+        if items is None:
+            return raw
+        rewritten = {k: v for k, v in request.items() if k != "previous_response_id"}
+        rewritten["input"] = items
+        return json.dumps(rewritten).encode("utf-8")
+
+    def connection(self, connection: int) -> ConnectionState:
+        """The state of a connection (created on first use)."""
+        state = self._connections.get(connection)
+        if state is None:
+            state = self._connections[connection] = ConnectionState()
+        return state
+
+    # -- replay -------------------------------------------------------------------
+
+    def _play_frames(self, position: int, lane: str | None, trace: TurnTrace) -> PlayFrames:
+        playback = self.playback(position, lane)
+        failures: list[RwsError] = []
+        schedule = self._schedule(position, playback, failures)
+        then = None
+        if playback.unterminated is not None:
+            message = (
+                f"pytest-responses-ws: recorded turn {position} of {self.settings.cassette.name} has no "
+                "terminal event; see the test report"
+            )
+            failures.append(self._unterminated(position, playback.unterminated))
+            event = error_event(
+                "rws_corrupt_cassette", message, status=500, lane=lane, error_type="server_error"
+            )
+            then = FailTurn(
+                (),
+                event,
+                TEST_FAILED_CLOSE_CODE,
+                "recorded turn without a terminal event",
+                500,
+                error_body("rws_corrupt_cassette", message, error_type="server_error"),
+            )
+        return PlayFrames(playback.frames, schedule, lane, trace, tuple(failures), then)
+
+    def _play_http(self, position: int, wants_stream: bool, trace: TurnTrace) -> PlayHttp:
+        playback = self.sse_playback(position)
+        failures: list[RwsError] = []
+        if playback.unterminated is not None:
+            # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
+            failures.append(self._unterminated(position, playback.unterminated))
+        schedule = self._schedule(position, playback, failures)
+        return PlayHttp(self.http_answer(position, wants_stream), playback, schedule, trace, tuple(failures))
+
+    def _unterminated(self, position: int, problem: str) -> RwsError:
+        return CassetteFormatError(self.settings.cassette, f"/turns/{position}/events", problem)
+
+    def _schedule(self, position: int, playback: Playback, failures: list[RwsError]) -> list[float] | None:
+        """When to send each frame of a replayed turn, or None for all at once.
+
+        A recorded wait no recording could have (a hand-edited offset) fails the test
+        naming the event, and the turn is sent at once instead of stalling the client.
+        """
+        settings = self.settings
+        factor = settings.timing_factor
+        if factor is None:
+            return None
+        first_s, idle_s = settings.first_event_timeout_s, settings.idle_timeout_s
+        stall = playback.stalled_wait(first_s, idle_s)
+        if stall is not None:
+            index, problem = stall
+            failures.append(
+                CassetteFormatError(settings.cassette, f"/turns/{position}/events/{index}/offset_ms", problem)
+            )
+            return None
+        if factor > 1 and (stretched := playback.stalled_wait(first_s / factor, idle_s / factor)) is not None:
+            # Each recorded wait is within the bounds, but the factor stretches one past them.
+            failures.append(
+                RwsError(
+                    f"--rws-timing={factor:g} would make the client wait longer than any recording waits "
+                    f"(upstream_first_event_timeout {first_s:g} s, upstream_idle_timeout {idle_s:g} s) before "
+                    f"event {stretched[0]} of turn {position} of {settings.cassette}; the turn was sent at once. "
+                    "Use a smaller factor, or --rws-timing=recorded"
+                )
+            )
+            return None
+        return playback.schedule(factor)
+
+    # -- misses -------------------------------------------------------------------
+
+    def _miss(self, turn: TurnRequest, result: MatchResult, trace: TurnTrace) -> FailTurn:
+        settings = self.settings
+        if settings.missing_cassette:
+            error: RwsError = CassetteNotFoundError(settings.cassette, settings.record_command)
+            message = f"no cassette at {settings.cassette}; record it with: {settings.record_command}"
+        else:
+            redactor = Redactor(settings.filter_headers)
+            redactor.learn(turn.headers)
+            redactor.learn_query(turn.query)
+            report = explain_miss(
+                self.index,
+                turn.request,
+                result,
+                where=turn.where,
+                cassette=str(settings.cassette),
+                record_hint=self._record_hint(),
+                redactor=redactor,
+            )
+            error = CassetteMissError(report)
+            message = (
+                f"pytest-responses-ws: {turn.where} matched no recorded turn "
+                f"({redactor.scrub_text(result.reason)}); see the test report"
+            )
+        return FailTurn(
+            (error,),
+            error_event(MISS_ERROR_CODE, message, lane=turn.lane),
+            TEST_FAILED_CLOSE_CODE,
+            "cassette miss, see the test report",
+            MISS_HTTP_STATUS,
+            error_body(MISS_ERROR_CODE, message),
+            trace,
+        )
+
+    def _record_hint(self) -> str:
+        command = self.settings.record_command
+        return (
+            "to record the new turns and keep the others, run:\n"
+            f"    {command.replace('--rws-record-mode=once', '--rws-record-mode=new_episodes')}"
+        )
+
+    # -- what replay sends, computed once per turn ---------------------------------
+
+    def prepare(self, transport: Transport) -> None:
+        """Encode every recorded turn's frames now, so a turn's replay only sends them.
+
+        Encoding the events of a turn costs more than matching it; done here it is part
+        of the test's setup, not of the per-turn time the test (and its budgets) sees.
+        """
+        for position, turn in enumerate(self.index.turns):
+            if transport == "ws":
+                self.playback(position, turn.lane)
+            else:
+                self.sse_playback(position)
+            self.turn_output(position)  # for the per-turn metrics, also off the turn path
+
+    def playback(self, position: int, lane: str | None) -> Playback:
+        """The WebSocket frames of a recorded turn as they appear on ``lane``."""
+        key = (position, lane or "")
+        playback = self._playbacks.get(key)
+        if playback is None:
+            playback = self._playbacks[key] = Playback.for_websocket(self.index.turns[position], lane)
+        return playback
+
+    def sse_playback(self, position: int) -> Playback:
+        """The SSE blocks of a recorded turn."""
+        key = (position, "\x00sse")
+        playback = self._playbacks.get(key)
+        if playback is None:
+            playback = self._playbacks[key] = Playback.for_sse(self.index.turns[position])
+        return playback
+
+    def http_answer(self, position: int, wants_stream: bool) -> HttpAnswer:
+        """How a recorded turn answers an HTTP request (a non-streamed body is built once)."""
+        key = (position, wants_stream)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = http_answer(self.index.turns[position], wants_stream=wants_stream)
+        return answer
+
+    def turn_output(self, position: int) -> list[Any]:
+        """Output items of a recorded turn's response (for resent-input accounting), computed once."""
+        output = self._outputs.get(position)
+        if output is None:
+            response = turn_response(self.index.turns[position]) or {}
+            value = response.get("output")
+            output = self._outputs[position] = list(value) if isinstance(value, list) else []
+        return output

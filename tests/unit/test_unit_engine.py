@@ -1,0 +1,345 @@
+"""Unit tests of ``core.engine``: the per-turn decision, with no socket and no clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_responses_ws.cassette.model import RecordedEvent, Transport, Turn
+from pytest_responses_ws.core.engine import (
+    MISS_HTTP_STATUS,
+    TEST_FAILED_CLOSE_CODE,
+    EngineSettings,
+    FailTurn,
+    Forward,
+    PlayFrames,
+    PlayHttp,
+    TurnEngine,
+    TurnRequest,
+)
+from pytest_responses_ws.core.replay import MISS_ERROR_CODE
+from pytest_responses_ws.errors import CassetteFormatError, CassetteMissError, CassetteNotFoundError, RwsError
+
+CASSETTE = Path("cassettes") / "test_engine.json"
+COMMAND = "pytest tests/test_x.py --rws-record-mode=once"
+
+
+def _request(text: str, **extra: Any) -> dict[str, Any]:
+    return {"model": "gpt-test", "input": text, **extra}
+
+
+def _turn(text: str, response_id: str, *, lane: str | None = None, terminal: bool = True) -> Turn:
+    def tagged(event: dict[str, Any]) -> dict[str, Any]:
+        return {**event, "stream_id": lane} if lane is not None else event
+
+    response = {
+        "id": response_id,
+        "object": "response",
+        "status": "completed",
+        "output": [{"type": "message"}],
+    }
+    events = [
+        RecordedEvent(
+            0.0, tagged({"type": "response.created", "response": {**response, "status": "in_progress"}})
+        ),
+        RecordedEvent(5.0, tagged({"type": "response.output_text.delta", "delta": text.upper()})),
+    ]
+    if terminal:
+        events.append(RecordedEvent(10.0, tagged({"type": "response.completed", "response": response})))
+    return Turn(request=_request(text), events=tuple(events), lane=lane)
+
+
+def _engine(
+    turns: tuple[Turn, ...] = (),
+    *,
+    replays: bool = True,
+    records: bool = False,
+    missing: bool = False,
+    timing_factor: float | None = None,
+) -> TurnEngine:
+    settings = EngineSettings(
+        cassette=CASSETTE,
+        record_command=COMMAND,
+        replays=replays,
+        records=records,
+        missing_cassette=missing,
+        timing_factor=timing_factor,
+    )
+    return TurnEngine(settings, turns)
+
+
+def _create(
+    request: dict[str, Any],
+    *,
+    transport: Transport = "ws",
+    connection: int = 0,
+    lane: str | None = None,
+    at_ns: int = 1_000,
+    wants_stream: bool = False,
+) -> TurnRequest:
+    return TurnRequest(
+        transport=transport,
+        connection=connection,
+        request=request,
+        raw=json.dumps(request).encode(),
+        arrived_ns=at_ns,
+        where=f"request on {transport} connection {connection}",
+        lane=lane,
+        wants_stream=wants_stream,
+    )
+
+
+# -- replay ----------------------------------------------------------------------------------------
+
+
+def test_ws_hit_plays_the_recorded_frames_at_once() -> None:
+    engine = _engine((_turn("hello", "resp_1"),))
+    action = engine.on_create(_create(_request("hello"), at_ns=42))
+    assert isinstance(action, PlayFrames)
+    assert [json.loads(f)["type"] for f in action.frames] == [
+        "response.created",
+        "response.output_text.delta",
+        "response.completed",
+    ]
+    assert action.schedule is None and action.then is None and action.failures == ()
+    trace = action.trace
+    assert (trace.transport, trace.arrived_ns, trace.response_id, trace.outcome) == (
+        "ws",
+        42,
+        "resp_1",
+        "completed",
+    )
+    assert trace.output == [{"type": "message"}]
+    assert engine.traces == [trace]
+
+
+def test_ws_frames_are_encoded_once_per_turn() -> None:
+    engine = _engine((_turn("hello", "resp_1"),), replays=True)
+    engine.prepare("ws")
+    prepared = engine.playback(0, None)
+    action = engine.on_create(_create(_request("hello")))
+    assert isinstance(action, PlayFrames)
+    assert action.frames is prepared.frames
+
+
+@pytest.mark.parametrize(("wants_stream", "stream"), [(True, True), (False, False)])
+def test_http_hit_answers_a_stream_or_the_final_response(wants_stream: bool, stream: bool) -> None:
+    engine = _engine((_turn("hello", "resp_1"),))
+    action = engine.on_create(_create(_request("hello"), transport="http", wants_stream=wants_stream))
+    assert isinstance(action, PlayHttp)
+    assert action.answer.stream is stream
+    if stream:
+        assert action.playback.sse_body.startswith(b"event: response.created\ndata: ")
+    else:
+        assert action.answer.status == 200
+        assert action.answer.body is not None and action.answer.body["id"] == "resp_1"
+    assert action.trace.transport == "http" and action.trace.response_id == "resp_1"
+
+
+def test_paced_timing_gives_each_frame_its_send_time() -> None:
+    engine = _engine((_turn("hello", "resp_1"),), timing_factor=2.0)
+    action = engine.on_create(_create(_request("hello")))
+    assert isinstance(action, PlayFrames)
+    assert action.schedule == [0.0, 0.01, 0.02]
+
+
+def test_a_turn_plays_once_then_misses() -> None:
+    engine = _engine((_turn("hello", "resp_1"),))
+    assert isinstance(engine.on_create(_create(_request("hello"))), PlayFrames)
+    assert isinstance(engine.on_create(_create(_request("hello"))), FailTurn)
+
+
+# -- misses ----------------------------------------------------------------------------------------
+
+
+def test_miss_fails_with_the_documented_code_and_closes_1008_or_answers_400() -> None:
+    engine = _engine((_turn("hello", "resp_1"),))
+    action = engine.on_create(_create(_request("something else"), lane="side"))
+    assert isinstance(action, FailTurn)
+    assert len(action.failures) == 1 and isinstance(action.failures[0], CassetteMissError)
+    assert str(CASSETTE) in str(action.failures[0])
+    assert "--rws-record-mode=new_episodes" in str(action.failures[0])
+    # WebSocket: an error event on the request's lane, then close 1008.
+    assert action.event["type"] == "error" and action.event["error"]["code"] == MISS_ERROR_CODE
+    assert action.event["stream_id"] == "side"
+    assert action.close_code == TEST_FAILED_CLOSE_CODE == 1008
+    # HTTP: status 400 (the SDK does not retry it) with the same code.
+    assert action.status == MISS_HTTP_STATUS == 400
+    assert action.body["error"]["code"] == MISS_ERROR_CODE
+    assert action.body["error"]["message"] == action.event["error"]["message"]
+    assert action.trace is not None and action.trace.outcome == "miss"
+
+
+def test_miss_message_hides_the_request_credentials() -> None:
+    secret = "-".join(["fake", "engine", "credential", "0042"])
+    engine = _engine((_turn("hello", "resp_1"),))
+    request = _request(f"token {secret}")
+    turn = TurnRequest(
+        transport="http",
+        connection=3,
+        request=request,
+        raw=json.dumps(request).encode(),
+        arrived_ns=0,
+        where="HTTP request 1 (connection 3)",
+        headers={"authorization": f"Bearer {secret}"},
+    )
+    action = engine.on_create(turn)
+    assert isinstance(action, FailTurn)
+    assert secret not in str(action.failures[0]) and secret not in json.dumps(action.body)
+
+
+def test_without_a_cassette_every_request_names_the_record_command() -> None:
+    engine = _engine(missing=True)
+    action = engine.on_create(_create(_request("hello")))
+    assert isinstance(action, FailTurn)
+    assert isinstance(action.failures[0], CassetteNotFoundError)
+    assert COMMAND in action.event["error"]["message"]
+
+
+# -- unterminated turns ------------------------------------------------------------------------------
+
+
+def test_ws_turn_without_terminal_event_is_played_then_failed() -> None:
+    engine = _engine((_turn("hello", "resp_1", terminal=False),))
+    action = engine.on_create(_create(_request("hello")))
+    assert isinstance(action, PlayFrames)
+    assert len(action.frames) == 2
+    assert len(action.failures) == 1 and isinstance(action.failures[0], CassetteFormatError)
+    assert "/turns/0/events" in str(action.failures[0])
+    assert action.then is not None
+    assert action.then.event["error"]["code"] == "rws_corrupt_cassette"
+    assert action.then.close_code == 1008
+
+
+def test_http_turn_without_terminal_event_is_answered_and_reported() -> None:
+    engine = _engine((_turn("hello", "resp_1", terminal=False),))
+    action = engine.on_create(_create(_request("hello"), transport="http", wants_stream=True))
+    assert isinstance(action, PlayHttp)
+    assert [type(f) for f in action.failures] == [CassetteFormatError]
+
+
+def test_paced_turn_with_an_impossible_wait_is_sent_at_once_and_reported() -> None:
+    turn = _turn("hello", "resp_1")
+    slow = Turn(
+        request=turn.request,
+        events=(turn.events[0], RecordedEvent(3_600_000.0, turn.events[2].data)),
+    )
+    action = _engine((slow,), timing_factor=1.0).on_create(_create(_request("hello")))
+    assert isinstance(action, PlayFrames)
+    assert action.schedule is None
+    assert [type(f) for f in action.failures] == [CassetteFormatError]
+    assert "/turns/0/events/1/offset_ms" in str(action.failures[0])
+
+
+def test_a_factor_that_stretches_a_wait_past_the_bounds_is_reported() -> None:
+    turn = _turn("hello", "resp_1")
+    slow = Turn(request=turn.request, events=(turn.events[0], RecordedEvent(40_000.0, turn.events[2].data)))
+    action = _engine((slow,), timing_factor=2.0).on_create(_create(_request("hello")))
+    assert isinstance(action, PlayFrames) and action.schedule is None
+    assert [type(f) for f in action.failures] == [RwsError]
+    assert "--rws-timing=2" in str(action.failures[0])
+
+
+# -- recording ---------------------------------------------------------------------------------------
+
+
+def test_record_mode_forwards_the_request_as_sent() -> None:
+    engine = _engine(replays=False, records=True)
+    create = _create(_request("hello"), at_ns=7)
+    action = engine.on_create(create)
+    assert isinstance(action, Forward)
+    assert action.body is create.raw
+    assert action.trace.arrived_ns == 7 and engine.traces == [action.trace]
+
+
+def test_new_episodes_replays_what_it_has_and_forwards_the_rest() -> None:
+    engine = _engine((_turn("hello", "resp_1"),), replays=True, records=True)
+    assert isinstance(engine.on_create(_create(_request("hello"))), PlayFrames)
+    assert isinstance(engine.on_create(_create(_request("new"))), Forward)
+
+
+def test_chaining_from_a_replayed_response_sends_the_whole_conversation_upstream() -> None:
+    engine = _engine((_turn("hello", "resp_1"),), replays=True, records=True)
+    engine.on_create(_create(_request("hello")))
+    action = engine.on_create(
+        _create({"model": "gpt-test", "input": "more", "previous_response_id": "resp_1"})
+    )
+    assert isinstance(action, Forward)
+    sent = json.loads(action.body)
+    assert "previous_response_id" not in sent
+    # The replayed turn's input, its output, then the new input.
+    assert sent["input"] == ["hello", {"type": "message"}, "more"]
+
+
+def test_ids_the_upstream_created_resolve_on_their_websocket_connection_only() -> None:
+    engine = _engine((_turn("hello", "resp_1"),), replays=True, records=True)
+    recorded = Turn(request=_request("hello"), events=_turn("hello", "resp_1").events, connection=5)
+    engine.on_recorded(recorded)
+    chained = {"model": "gpt-test", "input": "more", "previous_response_id": "resp_1"}
+    same = engine.on_create(_create(chained, connection=5))
+    other = engine.on_create(_create(chained, connection=6))
+    assert isinstance(same, Forward) and json.loads(same.body)["previous_response_id"] == "resp_1"
+    assert isinstance(other, Forward) and "previous_response_id" not in json.loads(other.body)
+    # Over HTTP, an id the upstream created anywhere in the test resolves.
+    http = engine.on_create(_create(chained, transport="http", connection=9))
+    assert isinstance(http, Forward) and json.loads(http.body)["previous_response_id"] == "resp_1"
+
+
+def test_a_recorded_turn_counts_as_played_in_new_episodes() -> None:
+    engine = _engine((), replays=True, records=True)
+    engine.on_recorded(_turn("hello", "resp_9"))
+    assert engine.index.knows_response("resp_9")
+    assert isinstance(engine.on_create(_create(_request("hello"))), Forward)
+
+
+# -- lanes and connections -----------------------------------------------------------------------------
+
+
+def test_a_turn_recorded_on_the_default_lane_plays_on_a_named_lane_with_its_stream_id() -> None:
+    engine = _engine((_turn("hello", "resp_1"),))
+    action = engine.on_create(_create(_request("hello"), lane="lane-b"))
+    assert isinstance(action, PlayFrames)
+    assert action.lane == "lane-b" and action.trace.lane == "lane-b"
+    assert {json.loads(f).get("stream_id") for f in action.frames} == {"lane-b"}
+
+
+def test_a_turn_recorded_on_a_lane_plays_on_the_default_lane_without_stream_id() -> None:
+    engine = _engine((_turn("hello", "resp_1", lane="lane-a"),))
+    action = engine.on_create(_create(_request("hello")))
+    assert isinstance(action, PlayFrames)
+    assert all("stream_id" not in json.loads(f) for f in action.frames)
+
+
+def test_lanes_on_one_connection_play_independently() -> None:
+    engine = _engine((_turn("one", "resp_1"), _turn("two", "resp_2")))
+    first = engine.on_create(_create(_request("two"), lane="b"))
+    second = engine.on_create(_create(_request("one"), lane="a"))
+    assert isinstance(first, PlayFrames) and isinstance(second, PlayFrames)
+    assert (first.trace.response_id, second.trace.response_id) == ("resp_2", "resp_1")
+    assert (first.lane, second.lane) == ("b", "a")
+
+
+def test_only_the_first_turn_of_a_connection_is_new_and_carries_the_handshake() -> None:
+    engine = _engine((_turn("one", "resp_1"), _turn("two", "resp_2"), _turn("three", "resp_3")))
+
+    def traced(text: str, connection: int) -> tuple[bool, int | None]:
+        create = _create(_request(text), connection=connection)
+        action = engine.on_create(
+            TurnRequest(**{**create.__dict__, "handshake_ns": 50, "connection_opened_ns": 10})
+        )
+        assert isinstance(action, PlayFrames)
+        return action.trace.new_connection, action.trace.handshake_ns
+
+    assert traced("one", 1) == (True, 50)
+    assert traced("two", 1) == (False, None)
+    assert traced("three", 2) == (True, 50)
+
+
+def test_the_adapter_can_say_whether_an_http_request_opened_its_connection() -> None:
+    engine = _engine((_turn("one", "resp_1"),))
+    create = _create(_request("one"), transport="http", connection=4)
+    action = engine.on_create(TurnRequest(**{**create.__dict__, "new_connection": False}))
+    assert isinstance(action, PlayHttp) and action.trace.new_connection is False

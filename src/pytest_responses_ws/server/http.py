@@ -1,6 +1,7 @@
 """The HTTP side of the loopback server: ``POST /v1/responses`` with SSE or JSON answers.
 
-Replay answers from the mount's index exactly as the service would (status, headers,
+Each request goes to the mount's turn engine, and the exchange acts on the action it
+returns. Replay answers exactly as the service would (status, headers,
 ``event:``/``data:`` framing, no ``[DONE]``). Recording proxies to the upstream with a
 streaming client and passes each chunk on as it arrives, timestamping every SSE event.
 """

@@ -1,10 +1,10 @@
 """A mount: one test's slice of the loopback server.
 
 Each test gets its own path prefix, so tests never see each other's cassettes. The
-mount holds what the server needs while the test runs (the replay index, the recorder,
-the failures to report) and writes the cassette when the test ends. It is touched
-from the server's event loop and from the test's thread: the index, failures, traces
-and counters are guarded by a lock; the recorder belongs to the server loop, where the
+mount holds what the server needs while the test runs (the turn engine, which decides
+every ``response.create``; the recorder; the failures to report) and writes the
+cassette when the test ends. It is touched from the server's event loop and from the
+test's thread: the engine, failures and counters are guarded by a lock; the recorder belongs to the server loop, where the
 cassette is written too, merged into the file on disk under the cassette's lock across
 processes (taken from the test's thread); the end of the test waits (bounded) for
 connections to close.

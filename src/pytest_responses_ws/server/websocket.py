@@ -1,6 +1,7 @@
 """The WebSocket side of the loopback server: one :class:`WebSocketSession` per client connection.
 
-Replay answers each ``response.create`` from the mount's index; recording forwards
+Each ``response.create`` goes to the mount's turn engine, and the session acts on the
+action it returns (play frames, fail and close, forward upstream); recording forwards
 frames both ways as they flow, through one upstream connection per client connection
 (``store: false`` chains resolve only on the same upstream socket). Named lanes
 (``stream_id``) are independent: with paced timing each lane plays in its own task.

@@ -92,6 +92,12 @@ def _create(
     )
 
 
+def _forward(engine: TurnEngine, create: TurnRequest) -> Forward:
+    action = engine.on_create(create)
+    assert isinstance(action, Forward)
+    return action
+
+
 # -- replay ----------------------------------------------------------------------------------------
 
 
@@ -277,7 +283,7 @@ def test_chaining_from_a_replayed_response_sends_the_whole_conversation_upstream
 def test_ids_the_upstream_created_resolve_on_their_websocket_connection_only() -> None:
     engine = _engine((_turn("hello", "resp_1"),), replays=True, records=True)
     recorded = Turn(request=_request("hello"), events=_turn("hello", "resp_1").events, connection=5)
-    engine.on_recorded(recorded)
+    engine.on_recorded(recorded, at_ns=2_000)
     chained = {"model": "gpt-test", "input": "more", "previous_response_id": "resp_1"}
     same = engine.on_create(_create(chained, connection=5))
     other = engine.on_create(_create(chained, connection=6))
@@ -290,9 +296,59 @@ def test_ids_the_upstream_created_resolve_on_their_websocket_connection_only() -
 
 def test_a_recorded_turn_counts_as_played_in_new_episodes() -> None:
     engine = _engine((), replays=True, records=True)
-    engine.on_recorded(_turn("hello", "resp_9"))
+    engine.on_recorded(_turn("hello", "resp_9"), at_ns=2_000)
     assert engine.index.knows_response("resp_9")
     assert isinstance(engine.on_create(_create(_request("hello"))), Forward)
+
+
+def test_a_recorded_websocket_turn_completes_the_oldest_trace_of_its_connection_and_lane() -> None:
+    engine = _engine(replays=False, records=True)
+    first = _forward(engine, _create(_request("one"), connection=1, lane="a", at_ns=10))
+    second = _forward(engine, _create(_request("two"), connection=1, lane="a", at_ns=20))
+    other = _forward(engine, _create(_request("three"), connection=1, lane="b", at_ns=30))
+    recorded = _turn("one", "resp_1", lane="a")
+    engine.on_recorded(
+        Turn(request=recorded.request, events=recorded.events, connection=1, lane="a"), at_ns=99
+    )
+    assert (first.trace.terminal_ns, first.trace.response_id, first.trace.output) == (
+        99,
+        "resp_1",
+        [{"type": "message"}],
+    )
+    assert second.trace.terminal_ns is None and other.trace.terminal_ns is None
+
+
+def test_failed_forwards_end_their_traces_in_an_error() -> None:
+    engine = _engine(replays=False, records=True)
+    a1, a2, b1 = (
+        _forward(engine, _create(_request(text), connection=1, lane=lane))
+        for text, lane in (("one", "a"), ("two", "a"), ("three", "b"))
+    )
+    elsewhere = _forward(engine, _create(_request("four"), connection=2, lane="a"))
+    engine.lane_failed(1, "a", at_ns=50)
+    assert (a1.trace.outcome, a1.trace.terminal_ns) == ("error", 50)
+    assert a2.trace.terminal_ns is None
+    engine.connection_failed(1, at_ns=60)
+    assert [(t.trace.outcome, t.trace.terminal_ns) for t in (a2, b1)] == [("error", 60), ("error", 60)]
+    assert elsewhere.trace.terminal_ns is None
+
+
+def test_http_forwards_are_ended_through_their_own_trace() -> None:
+    engine = _engine(replays=False, records=True)
+    refused = _forward(engine, _create(_request("one"), transport="http", connection=3))
+    plain = _forward(engine, _create(_request("two"), transport="http", connection=3))
+    answered = _forward(engine, _create(_request("three"), transport="http", connection=3))
+    engine.forward_ended(refused.trace, at_ns=5)
+    engine.forward_ended(plain.trace, at_ns=6, outcome=None)
+    recorded = _turn("three", "resp_3")
+    engine.on_recorded(
+        Turn(request=recorded.request, events=recorded.events, transport="http", connection=3),
+        7,
+        answered.trace,
+    )
+    assert (refused.trace.outcome, refused.trace.terminal_ns) == ("error", 5)
+    assert (plain.trace.outcome, plain.trace.terminal_ns) == ("completed", 6)
+    assert (answered.trace.response_id, answered.trace.terminal_ns) == ("resp_3", 7)
 
 
 # -- lanes and connections -----------------------------------------------------------------------------

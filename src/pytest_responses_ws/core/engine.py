@@ -21,6 +21,7 @@ around it.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from ..cassette.redact import Redactor
 from ..errors import CassetteFormatError, CassetteMissError, CassetteNotFoundError, RwsError
 from .explain import explain_miss
 from .match import MatchResult, TurnIndex, turn_response
-from .metrics import TurnTrace
+from .metrics import TurnTrace, finish_recorded
 from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, error_body, error_event, http_answer
 
 #: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
@@ -165,6 +166,8 @@ class TurnEngine:
         #: Responses the upstream created during this test, on any connection.
         self.upstream_ids: set[str] = set()
         self._connections: dict[int, ConnectionState] = {}
+        #: Traces of WebSocket turns sent upstream and not yet ended, per connection and lane (FIFO).
+        self._forwarded: dict[tuple[int, str | None], deque[TurnTrace]] = {}
         self._playbacks: dict[tuple[int, str], Playback] = {}
         self._outputs: dict[int, list[Any]] = {}
         self._answers: dict[tuple[int, bool], HttpAnswer] = {}
@@ -201,10 +204,23 @@ class TurnEngine:
                 return self._miss(turn, result, trace)
         # Over WebSocket only the connection's own upstream socket resolves the ids it created.
         connection = turn.connection if turn.transport == "ws" else None
+        if connection is not None:
+            # Its answer is told apart by connection and lane only (HTTP keeps its trace at hand).
+            self._forwarded.setdefault((connection, turn.lane), deque()).append(trace)
         return Forward(self.upstream_body(turn.request, turn.raw, connection), trace)
 
-    def on_recorded(self, turn: Turn) -> None:
-        """A recorded turn ended: later requests may chain from it (new_episodes)."""
+    def on_recorded(self, turn: Turn, at_ns: int, trace: TurnTrace | None = None) -> None:
+        """A recorded turn ended, its terminal event leaving at ``at_ns``: its trace is complete,
+        and later requests may chain from it (new_episodes).
+
+        ``trace`` is the forwarded turn's (HTTP); by default, the oldest waiting on the turn's
+        WebSocket connection and lane.
+        """
+        if trace is None:
+            waiting = self._forwarded.get((turn.connection, turn.lane))
+            trace = waiting.popleft() if waiting else None
+        if trace is not None:
+            finish_recorded(trace, turn, at_ns)
         response_id = turn.response_id
         if response_id is not None:
             self.upstream_ids.add(response_id)
@@ -213,6 +229,25 @@ class TurnEngine:
         if self.settings.replays:
             # It was answered live, so it counts as played in this test.
             self.index.mark_played(self.index.add(turn))
+
+    def forward_ended(self, trace: TurnTrace, at_ns: int, outcome: str | None = "error") -> None:
+        """A forwarded HTTP turn ended without a recorded turn (``outcome`` None: kept as it is)."""
+        trace.terminal_ns = at_ns
+        if outcome is not None:
+            trace.outcome = outcome
+
+    def lane_failed(self, connection: int, lane: str | None, at_ns: int) -> None:
+        """The oldest turn forwarded on a WebSocket lane will get no answer: it ended in an error."""
+        waiting = self._forwarded.get((connection, lane))
+        if waiting:
+            self.forward_ended(waiting.popleft(), at_ns)
+
+    def connection_failed(self, connection: int, at_ns: int) -> None:
+        """No turn forwarded on a WebSocket connection will get an answer: each ended in an error."""
+        for (owner, _lane), waiting in self._forwarded.items():
+            if owner == connection:
+                while waiting:
+                    self.forward_ended(waiting.popleft(), at_ns)
 
     def upstream_body(self, request: Mapping[str, Any], raw: bytes, connection: int | None = None) -> bytes:
         """The body to send upstream: as sent, unless it chains from a replayed response.

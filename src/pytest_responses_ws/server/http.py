@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.engine import FailTurn, Forward, PlayHttp, TurnRequest
 from ..core.jsontext import JsonTextError, parse_json
-from ..core.metrics import TurnTrace, finish_recorded
+from ..core.metrics import TurnTrace
 from ..core.normalize import request_problem
 from ..core.replay import sse_block
 from ..core.stall import Bound, describe_stall, first_event_bound, idle_bound
@@ -244,7 +244,7 @@ class HttpExchange:
                 if upstream.status_code in AUTH_FAILURE_STATUSES:
                     # The client sees the refusal as it is; the cassette gets nothing.
                     mount.recording_broken(auth_failure(upstream.status_code, where, mount.path))
-                    trace.outcome, trace.terminal_ns = "error", mount.clock()
+                    mount.forward_ended(trace)
                     await self._relay_plain(upstream, payload)
                     return
                 try:
@@ -259,10 +259,9 @@ class HttpExchange:
                         status=status,
                         body=parsed,
                     )
-                    mount.on_recorded(turn)
-                    finish_recorded(trace, turn, mount.clock())
+                    mount.on_recorded(turn, trace)
                 else:
-                    trace.terminal_ns = mount.clock()
+                    mount.forward_ended(trace, outcome=None)
                 await self._relay_plain(upstream, payload)
         except UpstreamStall as exc:
             recorder.discard(pending)
@@ -270,7 +269,7 @@ class HttpExchange:
             mount.recording_broken(
                 RecordingError(f"recording failed: {problem} Nothing was written; {mount.path} is unchanged.")
             )
-            trace.outcome, trace.terminal_ns = "error", mount.clock()
+            mount.forward_ended(trace)
             short = (
                 f"pytest-responses-ws: the upstream stopped answering {where} "
                 f"({exc.bound.setting} = {exc.bound.seconds:g} s); see the test report"
@@ -284,7 +283,7 @@ class HttpExchange:
                     f"Nothing was written; {mount.path} is unchanged."
                 )
             )
-            trace.outcome, trace.terminal_ns = "error", mount.clock()
+            mount.forward_ended(trace)
             await self._fail_answer(
                 502, "rws_upstream_unavailable", f"upstream failed: {mount.mask(repr(exc))}"
             )
@@ -297,7 +296,7 @@ class HttpExchange:
                     f"Nothing was written; {mount.path} is unchanged."
                 )
             )
-            trace.outcome, trace.terminal_ns = "error", mount.clock()
+            mount.forward_ended(trace)
             await self._fail_answer(
                 500,
                 "rws_server_error",
@@ -366,8 +365,7 @@ class HttpExchange:
                 if turn is not None:
                     # Stored (and measured) before the client sees the terminal event: the
                     # test may end, or read rws.turns, as soon as it does.
-                    mount.on_recorded(turn)
-                    finish_recorded(trace, turn, mount.clock())
+                    mount.on_recorded(turn, trace)
                 self.relayed_events += 1
             await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
         await self.send({"type": "http.response.body", "body": b""})

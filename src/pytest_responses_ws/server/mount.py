@@ -163,10 +163,29 @@ class Mount:
             self.fail(failure)
         return action
 
-    def on_recorded(self, turn: Turn) -> None:
-        """A recorded turn ended: later requests may chain from it (new_episodes)."""
+    def on_recorded(self, turn: Turn, trace: TurnTrace | None = None) -> None:
+        """A recorded turn ended, its terminal event leaving now (see :meth:`TurnEngine.on_recorded`)."""
+        at_ns = self.clock()
         with self.lock:
-            self.engine.on_recorded(turn)
+            self.engine.on_recorded(turn, at_ns, trace)
+
+    def forward_ended(self, trace: TurnTrace, outcome: str | None = "error") -> None:
+        """A forwarded HTTP turn ended now without a recorded turn."""
+        at_ns = self.clock()
+        with self.lock:
+            self.engine.forward_ended(trace, at_ns, outcome)
+
+    def lane_failed(self, connection: int, lane: str | None) -> None:
+        """The oldest turn forwarded on a WebSocket lane ended now in an error."""
+        at_ns = self.clock()
+        with self.lock:
+            self.engine.lane_failed(connection, lane, at_ns)
+
+    def connection_failed(self, connection: int) -> None:
+        """Every turn forwarded on a WebSocket connection ended now in an error."""
+        at_ns = self.clock()
+        with self.lock:
+            self.engine.connection_failed(connection, at_ns)
 
     def playback(self, position: int, lane: str | None) -> Playback:
         """The WebSocket frames of a recorded turn on ``lane``."""

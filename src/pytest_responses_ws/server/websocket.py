@@ -17,16 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..cassette.model import Turn
 from ..core.engine import TEST_FAILED_CLOSE_CODE, FailTurn, Forward, PlayFrames, TurnRequest
 from ..core.jsontext import JsonTextError, parse_json
-from ..core.metrics import TurnTrace, finish_recorded
 from ..core.normalize import request_problem
 from ..core.replay import compact, error_event
 from ..core.stall import Stall, StallWatch
@@ -68,8 +65,6 @@ class WebSocketSession:
         self.closed_by_upstream = False
         self.opened_ns: int | None = None
         self.handshake_ns: int | None = None
-        #: Traces of recorded turns waiting for their terminal event, per lane (FIFO).
-        self._recording_traces: dict[str | None, deque[TurnTrace]] = {}
         self.closed_by_server = False
         #: While recording: the turns waiting on the upstream, and the task enforcing their bounds.
         self._stall_watch: StallWatch | None = None
@@ -277,7 +272,6 @@ class WebSocketSession:
                 action.trace.terminal_ns = mount.clock()
             await self.end_with_error(action.event, action.close_code, action.reason)
         elif isinstance(action, Forward):
-            self._recording_traces.setdefault(lane, deque()).append(action.trace)
             await self._record(data, action.body.decode("utf-8"), lane, arrived_ns)
 
     # -- replay ------------------------------------------------------------
@@ -414,10 +408,7 @@ class WebSocketSession:
         """The upstream stopped answering: fail the test, tell the client at once, drop the upstream."""
         self._stalled = True
         mount = self.mount
-        pending = self._recording_traces.get(stall.lane)
-        if pending:
-            trace = pending.popleft()
-            trace.outcome, trace.terminal_ns = "error", mount.clock()
+        mount.lane_failed(self.connection_id, stall.lane)
         mount.recording_broken(
             RecordingError(
                 f"recording failed: {stall.describe()} Nothing was written; {mount.path} is unchanged."
@@ -502,10 +493,9 @@ class WebSocketSession:
                     mount.recording_broken(auth_failure(data["status"], where, mount.path))
                 turn = recorder.on_event(self.connection_id, data, at_ns)
                 if turn is not None:
-                    # Stored before the client sees the terminal event (it may end the test).
+                    # Stored (and its trace completed) before the client sees the terminal
+                    # event: the test may end, or read rws.turns, as soon as it does.
                     mount.on_recorded(turn)
-            if turn is not None:
-                self._finish_recorded_trace(turn)
             if not await self.send_text(text):
                 return False
         return True
@@ -517,11 +507,7 @@ class WebSocketSession:
             self._watchdog.cancel()  # this failure is the one to report, not a stall after it
         assert mount.recorder is not None
         mount.recorder.abandon(self.connection_id)
-        now = mount.clock()
-        for pending in self._recording_traces.values():
-            for trace in pending:
-                trace.outcome, trace.terminal_ns = "error", now
-            pending.clear()
+        mount.connection_failed(self.connection_id)
         mount.recording_broken(
             ServerError(
                 f"recording failed: the loopback server could not handle upstream frame {self.upstream_frames} "
@@ -543,11 +529,6 @@ class WebSocketSession:
         upstream = self.upstream
         if upstream is not None:
             upstream.transport.abort()
-
-    def _finish_recorded_trace(self, turn: Turn) -> None:
-        pending = self._recording_traces.get(turn.lane)
-        if pending:
-            finish_recorded(pending.popleft(), turn, self.mount.clock())
 
     async def _close_upstream(self) -> None:
         upstream, self.upstream = self.upstream, None

@@ -50,6 +50,7 @@ __all__ = [
     "parse_lock_timeout",
     "parse_record_mode",
     "parse_seconds",
+    "parse_switch",
     "parse_timing",
     "parse_transports",
     "parse_upstream",
@@ -82,5 +83,6 @@ parse_seconds = _usage_errors(_settings.parse_seconds)
 parse_transports = _usage_errors(_settings.parse_transports)
 parse_upstream = _usage_errors(_settings.parse_upstream)
 parse_allow_hosts = _usage_errors(_settings.parse_allow_hosts)
+parse_switch = _usage_errors(_settings.parse_switch)
 check_keys = _usage_errors(_settings.check_keys)
 resolve_settings = _usage_errors(_settings.resolve_settings)

@@ -84,6 +84,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "test fails (default 180)",
         "SECONDS",
     )
+    # --rws-strict[=on|off] and --no-rws-strict share one dest: None means not given.
+    group.addoption(
+        "--rws-strict",
+        dest="rws_strict",
+        default=None,
+        nargs="?",
+        const="on",
+        metavar="on|off",
+        help="replay refuses what the service refuses: a chain from a store:false response not on the "
+        "same WebSocket connection gets previous_response_not_found (default on)",
+    )
+    group.addoption(
+        "--no-rws-strict",
+        dest="rws_strict",
+        action="store_const",
+        const="off",
+        help="replay resolves every recorded previous_response_id (same as --rws-strict=off)",
+    )
+    parser.addini("rws_strict", help="on (default) or off: the ini twin of --rws-strict", default=None)
     option(
         "--rws-budgets", "rws_budgets", "enforce (default), warn or off: what a broken budget does", "MODE"
     )

@@ -36,6 +36,7 @@ from .config import (
     parse_lock_timeout,
     parse_record_mode,
     parse_seconds,
+    parse_switch,
     parse_timing,
     parse_transports,
     parse_upstream,
@@ -58,6 +59,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "allow_hosts": ("rws_allow_hosts", parse_allow_hosts),
     "upstream_first_event_timeout": ("rws_upstream_first_event_timeout", parse_seconds),
     "upstream_idle_timeout": ("rws_upstream_idle_timeout", parse_seconds),
+    "strict": ("rws_strict", parse_switch),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report

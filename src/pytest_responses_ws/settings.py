@@ -79,6 +79,9 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()
     upstream_first_event_timeout: float = DEFAULT_UPSTREAM_FIRST_EVENT_TIMEOUT_S
     upstream_idle_timeout: float = DEFAULT_UPSTREAM_IDLE_TIMEOUT_S
+    #: Replay refuses what the service refuses: a chain from a ``store: false`` response
+    #: that is not in the connection's local cache gets ``previous_response_not_found``.
+    strict: bool = True
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -94,6 +97,7 @@ SETTING_KEYS = (
     "allow_hosts",
     "upstream_first_event_timeout",
     "upstream_idle_timeout",
+    "strict",
 )
 #: Settings that are a bound in seconds on a wait.
 TIMEOUT_KEYS = ("upstream_first_event_timeout", "upstream_idle_timeout")
@@ -254,6 +258,19 @@ def parse_allow_hosts(value: Any, source: str) -> tuple[str, ...]:
     return tuple(entries)
 
 
+_TRUE_WORDS = ("on", "true", "yes", "1")
+_FALSE_WORDS = ("off", "false", "no", "0")
+
+
+def parse_switch(value: Any, source: str) -> bool:
+    """An on/off setting from a bool or text (on/off, true/false, yes/no, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE_WORDS, *_FALSE_WORDS):
+        return value.strip().lower() in _TRUE_WORDS
+    raise _usage(source, f"expected on or off (true/false), got {value!r}")
+
+
 def _parse(key: str, value: Any, source: str) -> Any:
     if key == "record_mode":
         return parse_record_mode(value, source)
@@ -269,6 +286,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return _string_tuple(value, source, key)
     if key in TIMEOUT_KEYS:
         return parse_seconds(value, source)
+    if key == "strict":
+        return parse_switch(value, source)
     if key in ("allow_playback_repeats", "redirect"):
         if not isinstance(value, bool):
             raise _usage(source, f"{key} must be True or False, got {value!r}")

@@ -8,11 +8,15 @@ and returns what the server must do with it, as one of a few typed actions:
 * :class:`PlayHttp` -- answer the HTTP request with this JSON body or SSE stream;
 * :class:`FailTurn` -- the test has failed: report ``failures``, give the client this
   error (a WebSocket ``error`` event and close code, or an HTTP status and body);
+* :class:`RejectTurn` -- the service itself would refuse this request (a chain from a
+  ``store: false`` response the connection does not hold): the client gets the service's
+  error and the test goes on;
 * :class:`Forward` -- send this body to the upstream and record what comes back.
 
 The engine keeps the state a decision needs: the replay index, the frames encoded
-once per turn, what each connection created, and the trace of every turn for the
-per-turn metrics. It owns no socket and reads no clock (times are passed in), so the
+once per turn, what each connection created or was played (the service's
+connection-local cache, see :class:`ConnectionState`), and the trace of every turn for
+the per-turn metrics. It owns no socket and reads no clock (times are passed in), so the
 adapters in ``server/`` only move bytes and act on the actions, and the decision is
 written once for both transports. It is not thread-safe: the mount holds a lock
 around it.
@@ -40,6 +44,10 @@ from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, error_body, error_eve
 TEST_FAILED_CLOSE_CODE = 1008
 #: HTTP status of a miss: 400, not 5xx, since SDK retries would only delay the failure.
 MISS_HTTP_STATUS = 400
+#: The service's code for a ``previous_response_id`` it cannot resolve.
+NOT_FOUND_CODE = "previous_response_not_found"
+#: Turn outcomes of a request the service did not complete (see :class:`~..cassette.model.Turn`).
+FAILED_OUTCOMES = frozenset({"failed", "error", "http_error"})
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,23 @@ class Forward:
     failures: tuple[RwsError, ...] = ()
 
 
-Action = PlayFrames | PlayHttp | FailTurn | Forward
+@dataclass(frozen=True)
+class RejectTurn:
+    """The service's own error for this request; not a failure of the test.
+
+    The client must cope with it as it would with the service: over WebSocket it gets
+    ``event`` and the connection stays open (the service keeps it open after an error
+    event); over HTTP it gets ``status`` with ``body``.
+    """
+
+    event: dict[str, Any]
+    status: int
+    body: dict[str, Any]
+    trace: TurnTrace
+    failures: tuple[RwsError, ...] = ()
+
+
+Action = PlayFrames | PlayHttp | FailTurn | RejectTurn | Forward
 
 
 @dataclass
@@ -132,6 +156,10 @@ class ConnectionState:
     turns: int = 0
     #: Responses the upstream created on it while recording (its socket resolves these).
     created: set[str] = field(default_factory=set)
+    #: Responses created on it, live or replayed, and not evicted by a failed continuation:
+    #: the service's connection-local cache, the only place a ``store: false`` response
+    #: can be chained from.
+    cached: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -151,6 +179,8 @@ class EngineSettings:
     timing_factor: float | None = None
     first_event_timeout_s: float = 60.0
     idle_timeout_s: float = 60.0
+    #: Refuse chains the service would refuse (``store: false`` responses not on the connection).
+    strict: bool = True
 
 
 class TurnEngine:
@@ -171,6 +201,11 @@ class TurnEngine:
         self._playbacks: dict[tuple[int, str], Playback] = {}
         self._outputs: dict[int, list[Any]] = {}
         self._answers: dict[tuple[int, bool], HttpAnswer] = {}
+        #: Responses created by a ``store: false`` request: the service keeps them only in
+        #: the connection-local cache of the WebSocket connection that created them.
+        self.unstored_ids: set[str] = set()
+        for turn in self.index.turns:
+            self._learn_store(turn)
 
     # -- the decision -----------------------------------------------------------
 
@@ -192,10 +227,16 @@ class TurnEngine:
         state.turns += 1
         self.traces.append(trace)
         if self.settings.replays:
+            if (
+                self.settings.strict
+                and (rejected := self._unresolvable_parent(turn, state, trace)) is not None
+            ):
+                return rejected
             result = self.index.lookup(turn.request)
             if result.turn is not None:
                 trace.output = self.turn_output(result.turn)
                 trace.response_id = self.index.turns[result.turn].response_id
+                self._cache(state, turn.request, self.index.turns[result.turn])
                 if turn.transport == "ws":
                     return self._play_frames(result.turn, turn.lane, trace)
                 return self._play_http(result.turn, turn.wants_stream, trace)
@@ -222,10 +263,13 @@ class TurnEngine:
         if trace is not None:
             finish_recorded(trace, turn, at_ns)
         response_id = turn.response_id
+        self._learn_store(turn)
         if response_id is not None:
             self.upstream_ids.add(response_id)
             if turn.transport == "ws":
                 self.connection(turn.connection).created.add(response_id)
+        if turn.transport == "ws":
+            self._cache(self.connection(turn.connection), turn.request, turn)
         if self.settings.replays:
             # It was answered live, so it counts as played in this test.
             self.index.mark_played(self.index.add(turn))
@@ -274,6 +318,48 @@ class TurnEngine:
         if state is None:
             state = self._connections[connection] = ConnectionState()
         return state
+
+    # -- connection-local state -------------------------------------------------
+
+    def _learn_store(self, turn: Turn) -> None:
+        response_id = turn.response_id
+        if response_id is not None and turn.request.get("store") is False:
+            self.unstored_ids.add(response_id)
+
+    @staticmethod
+    def _cache(state: ConnectionState, request: Mapping[str, Any], turn: Turn) -> None:
+        """A turn ended on a connection: what its cache holds now.
+
+        A completed response joins it; a failed continuation evicts its parent (the
+        service drops it too, so a retry of the same chain fails).
+        """
+        if turn.outcome in FAILED_OUTCOMES:
+            parent = request.get("previous_response_id")
+            if isinstance(parent, str):
+                state.cached.discard(parent)
+            return
+        if turn.response_id is not None:
+            state.cached.add(turn.response_id)
+
+    def _unresolvable_parent(
+        self, turn: TurnRequest, state: ConnectionState, trace: TurnTrace
+    ) -> RejectTurn | None:
+        """The service's ``previous_response_not_found`` when the request chains from a
+        ``store: false`` response its connection does not hold (always, over HTTP)."""
+        parent = turn.request.get("previous_response_id")
+        if not isinstance(parent, str) or parent not in self.unstored_ids:
+            return None
+        if turn.transport == "ws" and parent in state.cached:
+            return None
+        trace.outcome = "error"
+        message = f"Previous response with id '{parent}' not found."
+        param = "previous_response_id"
+        return RejectTurn(
+            error_event(NOT_FOUND_CODE, message, lane=turn.lane, param=param),
+            MISS_HTTP_STATUS,
+            error_body(NOT_FOUND_CODE, message, param=param),
+            trace,
+        )
 
     # -- replay -------------------------------------------------------------------
 

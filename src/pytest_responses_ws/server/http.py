@@ -13,7 +13,7 @@ import contextlib
 import json
 from typing import Any
 
-from ..core.engine import FailTurn, Forward, PlayHttp, TurnRequest
+from ..core.engine import FailTurn, Forward, PlayHttp, RejectTurn, TurnRequest
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace
 from ..core.normalize import request_problem
@@ -157,6 +157,9 @@ class HttpExchange:
         elif isinstance(action, FailTurn):
             if action.trace is not None:
                 action.trace.terminal_ns = mount.clock()
+            await self.respond_json(action.status, action.body)
+        elif isinstance(action, RejectTurn):
+            action.trace.terminal_ns = mount.clock()
             await self.respond_json(action.status, action.body)
         elif isinstance(action, Forward):
             await self.record(request, action.body, arrived_ns, connection_id, action.trace, where)

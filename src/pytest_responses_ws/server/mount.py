@@ -96,6 +96,7 @@ class Mount:
                 timing_factor=settings.timing.factor,
                 first_event_timeout_s=settings.upstream_first_event_timeout,
                 idle_timeout_s=settings.upstream_idle_timeout,
+                strict=settings.strict,
             ),
             existing.turns if existing is not None else (),
         )

@@ -22,7 +22,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..core.engine import TEST_FAILED_CLOSE_CODE, FailTurn, Forward, PlayFrames, TurnRequest
+from ..core.engine import TEST_FAILED_CLOSE_CODE, FailTurn, Forward, PlayFrames, RejectTurn, TurnRequest
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.normalize import request_problem
 from ..core.replay import compact, error_event
@@ -271,6 +271,10 @@ class WebSocketSession:
             if action.trace is not None:
                 action.trace.terminal_ns = mount.clock()
             await self.end_with_error(action.event, action.close_code, action.reason)
+        elif isinstance(action, RejectTurn):
+            # The service's own error: it keeps the connection open, so does the replay.
+            action.trace.terminal_ns = mount.clock()
+            await self.send_event(action.event)
         elif isinstance(action, Forward):
             await self._record(data, action.body.decode("utf-8"), lane, arrived_ns)
 

@@ -332,3 +332,26 @@ def test_resolving_settings_without_pytest_raises_the_plain_error() -> None:
 def test_config_keeps_exporting_the_settings() -> None:
     for name in ("RecordMode", "BudgetMode", "Settings", "Timing", "SETTING_KEYS", "DEFAULT_UPSTREAM"):
         assert getattr(config, name) is getattr(settings, name)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("on", True),
+        ("off", False),
+        ("False", False),
+        (" yes ", True),
+        ("0", False),
+    ],
+)
+def test_strict_switch_parses(value: Any, expected: bool) -> None:
+    resolved = config.resolve_settings(cli={}, marker={"strict": value}, fixture={}, ini={})
+    assert resolved.strict is expected
+
+
+def test_strict_defaults_on_and_rejects_other_words() -> None:
+    assert config.resolve_settings(cli={}, marker={}, fixture={}, ini={}).strict is True
+    with pytest.raises(pytest.UsageError, match=r"strict: expected on or off"):
+        config.resolve_settings(cli={"strict": "maybe"}, marker={}, fixture={}, ini={})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pytest_responses_ws.core.engine import (
     Forward,
     PlayFrames,
     PlayHttp,
+    RejectTurn,
     TurnEngine,
     TurnRequest,
 )
@@ -59,6 +61,7 @@ def _engine(
     records: bool = False,
     missing: bool = False,
     timing_factor: float | None = None,
+    strict: bool = True,
 ) -> TurnEngine:
     settings = EngineSettings(
         cassette=CASSETTE,
@@ -67,6 +70,7 @@ def _engine(
         records=records,
         missing_cassette=missing,
         timing_factor=timing_factor,
+        strict=strict,
     )
     return TurnEngine(settings, turns)
 
@@ -399,3 +403,118 @@ def test_the_adapter_can_say_whether_an_http_request_opened_its_connection() -> 
     create = _create(_request("one"), transport="http", connection=4)
     action = engine.on_create(TurnRequest(**{**create.__dict__, "new_connection": False}))
     assert isinstance(action, PlayHttp) and action.trace.new_connection is False
+
+
+# -- connection-local state (strict) ----------------------------------------------------------------
+
+
+def _unstored(text: str, response_id: str, parent: str | None = None, *, outcome: str = "completed") -> Turn:
+    """A turn whose request had ``store: false`` (chaining from ``parent`` when given)."""
+    request = _request(text, store=False)
+    if parent is not None:
+        request["previous_response_id"] = parent
+    return replace(_turn(text, response_id), request=request, outcome=outcome)
+
+
+def _chain(text: str, parent: str) -> dict[str, Any]:
+    return _request(text, store=False, previous_response_id=parent)
+
+
+def _assert_not_found(action: object, parent: str) -> RejectTurn:
+    assert isinstance(action, RejectTurn)
+    message = f"Previous response with id '{parent}' not found."
+    error = {
+        "type": "invalid_request_error",
+        "code": "previous_response_not_found",
+        "message": message,
+        "param": "previous_response_id",
+    }
+    assert action.event == {"type": "error", "status": 400, "error": error}
+    assert action.status == 400
+    assert action.body == {"error": {**error}}
+    assert action.failures == ()  # the service's answer, not a failure of the test
+    assert action.trace.outcome == "error"
+    return action
+
+
+LOOP = (_unstored("first", "resp_1"), _unstored("second", "resp_2", "resp_1"))
+
+
+def test_ws_chain_from_an_unstored_response_played_on_the_same_connection_plays() -> None:
+    engine = _engine(LOOP)
+    assert isinstance(engine.on_create(_create(_request("first", store=False), connection=1)), PlayFrames)
+    assert isinstance(engine.on_create(_create(_chain("second", "resp_1"), connection=1)), PlayFrames)
+
+
+def test_ws_chain_from_an_unstored_response_of_another_connection_is_not_found() -> None:
+    engine = _engine(LOOP)
+    assert isinstance(engine.on_create(_create(_request("first", store=False), connection=1)), PlayFrames)
+    _assert_not_found(engine.on_create(_create(_chain("second", "resp_1"), connection=2)), "resp_1")
+    # The refused request consumed nothing: the recovery (full history, no chain) still plays.
+    assert engine.index.played_count(1) == 0
+    assert isinstance(engine.on_create(_create(_chain("second", "resp_1"), connection=1)), PlayFrames)
+
+
+def test_ws_rejection_carries_the_lane() -> None:
+    engine = _engine(LOOP)
+    action = engine.on_create(_create(_chain("second", "resp_1"), connection=3, lane="b"))
+    assert isinstance(action, RejectTurn)
+    assert action.event["stream_id"] == "b"
+
+
+def test_http_chain_from_an_unstored_response_is_not_found_even_after_playing_it() -> None:
+    engine = _engine(LOOP)
+    assert isinstance(engine.on_create(_create(_request("first", store=False), transport="http")), PlayHttp)
+    _assert_not_found(engine.on_create(_create(_chain("second", "resp_1"), transport="http")), "resp_1")
+
+
+def test_chain_from_a_stored_response_resolves_on_any_connection() -> None:
+    stored = (
+        _turn("first", "resp_1"),
+        replace(_turn("second", "resp_2"), request=_chain("second", "resp_1")),
+    )
+    engine = _engine(stored)
+    assert isinstance(engine.on_create(_create(_request("first"), connection=1)), PlayFrames)
+    assert isinstance(engine.on_create(_create(_chain("second", "resp_1"), connection=2)), PlayFrames)
+    http = _engine(stored)
+    assert isinstance(http.on_create(_create(_chain("second", "resp_1"), transport="http")), PlayHttp)
+
+
+def test_not_strict_resolves_every_recorded_chain() -> None:
+    engine = _engine(LOOP, strict=False)
+    assert isinstance(engine.on_create(_create(_chain("second", "resp_1"), connection=2)), PlayFrames)
+    http = _engine(LOOP, strict=False)
+    assert isinstance(http.on_create(_create(_chain("second", "resp_1"), transport="http")), PlayHttp)
+
+
+def test_failed_continuation_evicts_its_parent_from_the_connection() -> None:
+    turns = (
+        _unstored("first", "resp_1"),
+        _unstored("second", "resp_2", "resp_1", outcome="failed"),
+        _unstored("second", "resp_3", "resp_1"),
+    )
+    engine = _engine(turns)
+    assert isinstance(engine.on_create(_create(_request("first", store=False))), PlayFrames)
+    assert isinstance(engine.on_create(_create(_chain("second", "resp_1"))), PlayFrames)  # fails
+    _assert_not_found(engine.on_create(_create(_chain("second", "resp_1"))), "resp_1")
+
+
+def test_failed_response_is_not_cached() -> None:
+    turns = (_unstored("first", "resp_1", outcome="failed"), _unstored("second", "resp_2", "resp_1"))
+    engine = _engine(turns)
+    assert isinstance(engine.on_create(_create(_request("first", store=False))), PlayFrames)
+    _assert_not_found(engine.on_create(_create(_chain("second", "resp_1"))), "resp_1")
+
+
+def test_recorded_unstored_response_resolves_only_on_its_connection() -> None:
+    engine = _engine(replays=True, records=True)  # new_episodes
+    live = replace(_unstored("first", "resp_live"), connection=4)
+    engine.on_recorded(live, at_ns=10)
+    assert isinstance(engine.on_create(_create(_chain("next", "resp_live"), connection=4)), Forward)
+    _assert_not_found(engine.on_create(_create(_chain("next", "resp_live"), connection=5)), "resp_live")
+
+
+def test_record_only_never_rejects() -> None:
+    engine = _engine(replays=False, records=True)
+    engine.on_recorded(replace(_unstored("first", "resp_live"), connection=4), at_ns=10)
+    assert isinstance(engine.on_create(_create(_chain("next", "resp_live"), connection=5)), Forward)

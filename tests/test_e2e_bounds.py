@@ -544,7 +544,8 @@ def stalling_http_upstream(
 
 BOUNDS = ("--rws-upstream-first-event-timeout=0.5", "--rws-upstream-idle-timeout=0.5")
 
-WS_RECORDING_TEST = """
+#: The SDK loops (sync and async) that ignore errors, like the README's, over WebSocket only.
+WS_SDK_LOOPS = """
 import json, pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
@@ -571,6 +572,11 @@ async def test_sdk_async(rws):
                 break
 
 
+"""
+
+WS_RECORDING_TEST = (
+    WS_SDK_LOOPS
+    + """
 @pytest.mark.rws_transports("ws")
 def test_raw(rws):
     with connect(rws.websocket_base_url + "/responses", open_timeout=5,
@@ -585,6 +591,7 @@ def test_raw(rws):
         assert error["error"]["code"] == "rws_upstream_timeout"
         assert closed.value.rcvd.code == 1014
 """
+)
 
 
 @pytest.mark.parametrize(
@@ -742,33 +749,9 @@ def test_a_stalled_http_upstream_fails_the_recording_test_quickly_without_retrie
 #: which the recorder cannot route (any exception while reading the upstream is handled alike).
 UNREADABLE_EVENT = {"type": ["response.completed"], "sequence_number": 1}
 
-WS_UNREADABLE_TEST = """
-import json, pytest
-from websockets.exceptions import ConnectionClosedError
-from websockets.sync.client import connect
-
-REQUEST = {"model": "gpt-5.2", "input": "Weather in Paris?"}
-
-
-@pytest.mark.rws_transports("ws")
-def test_sdk_sync(rws):
-    with rws.openai_client().responses.connect() as conn:
-        conn.response.create(**REQUEST)
-        for event in conn:  # ignores errors, like the README's loop
-            if event.type == "response.completed":
-                break
-
-
-@pytest.mark.asyncio
-@pytest.mark.rws_transports("ws")
-async def test_sdk_async(rws):
-    async with rws.async_openai_client().responses.connect() as conn:
-        await conn.response.create(**REQUEST)
-        async for event in conn:
-            if event.type == "response.completed":
-                break
-
-
+WS_UNREADABLE_TEST = (
+    WS_SDK_LOOPS
+    + """
 @pytest.mark.rws_transports("ws")
 def test_raw(rws):
     with connect(rws.websocket_base_url + "/responses", open_timeout=5) as ws:
@@ -781,6 +764,7 @@ def test_raw(rws):
         assert events[-1]["status"] == 500 and events[-1]["error"]["code"] == "rws_server_error"
         assert closed.value.rcvd.code == 1008
 """
+)
 
 
 def test_an_upstream_frame_the_server_cannot_handle_fails_the_websocket_recording_at_once(

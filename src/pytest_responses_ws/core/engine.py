@@ -38,14 +38,14 @@ from .explain import explain_miss
 from .match import MatchResult, TurnIndex, turn_response
 from .metrics import TurnTrace, finish_recorded
 from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, error_body, error_event, http_answer
+from .service_errors import NOT_FOUND_CODE as NOT_FOUND_CODE  # re-exported: first shipped here
+from .service_errors import previous_response_not_found
 
 #: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
 #: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
 TEST_FAILED_CLOSE_CODE = 1008
 #: HTTP status of a miss: 400, not 5xx, since SDK retries would only delay the failure.
 MISS_HTTP_STATUS = 400
-#: The service's code for a ``previous_response_id`` it cannot resolve.
-NOT_FOUND_CODE = "previous_response_not_found"
 #: Turn outcomes of a request the service did not complete (see :class:`~..cassette.model.Turn`).
 FAILED_OUTCOMES = frozenset({"failed", "error", "http_error"})
 
@@ -352,14 +352,8 @@ class TurnEngine:
         if turn.transport == "ws" and parent in state.cached:
             return None
         trace.outcome = "error"
-        message = f"Previous response with id '{parent}' not found."
-        param = "previous_response_id"
-        return RejectTurn(
-            error_event(NOT_FOUND_CODE, message, lane=turn.lane, param=param),
-            MISS_HTTP_STATUS,
-            error_body(NOT_FOUND_CODE, message, param=param),
-            trace,
-        )
+        error = previous_response_not_found(parent)
+        return RejectTurn(error.event(turn.lane), error.status, error.body(), trace)
 
     # -- replay -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -65,8 +66,10 @@ def _turn_text(turn: Turn, indent: str) -> str:
         ("started_at_ms", _compact(turn.started_at_ms)),
         ("outcome", _compact(turn.outcome)),
         ("status", _compact(turn.status)),
-        ("request", _request_text(turn.request, indent + "  ")),
     ]
+    if turn.headers:
+        fields.append(("headers", _compact(turn.headers)))
+    fields.append(("request", _request_text(turn.request, indent + "  ")))
     if turn.body is not None:
         fields.append(("body", _compact(turn.body)))
     events = [_compact({"offset_ms": event.offset_ms, "data": event.data}) for event in turn.events]
@@ -197,6 +200,7 @@ def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
     events = tuple(_decode_event(r, e, f"{pointer}/events/{i}") for i, e in enumerate(events_raw))
     body = r.optional(r.field(turn, "body", pointer, required=False), r.obj, f"{pointer}/body")
     lane = r.field(turn, "lane", pointer, required=False)
+    headers = _decode_answer_headers(r, turn.get("headers"), f"{pointer}/headers")
     return Turn(
         request=request,
         events=events,
@@ -207,7 +211,29 @@ def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
         status=r.integer(r.field(turn, "status", pointer), f"{pointer}/status"),
         body=body,
         started_at_ms=r.number(turn.get("started_at_ms", 0.0), f"{pointer}/started_at_ms"),
+        headers=headers,
     )
+
+
+#: An HTTP header name (a token) in lower case, and a value that fits on a header line.
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def _decode_answer_headers(r: _Reader, raw: Any, pointer: str) -> dict[str, str]:
+    """A turn's answer headers (optional; absent or null is none): names lower-case tokens,
+    values text that can go on a header line."""
+    if raw is None:
+        return {}
+    headers = r.obj(raw, pointer)
+    for name, value in headers.items():
+        where = f"{pointer}/{_escape(name)}"
+        if not _HEADER_NAME.fullmatch(name):
+            r.fail(where, f"expected a lower-case header name, found {_compact(name)}")
+        text = r.text(value, where)
+        if not _HEADER_VALUE.fullmatch(text):
+            r.fail(where, "a header value must be printable text on one line (no control characters)")
+    return dict(headers)
 
 
 def _decode_connection(r: _Reader, raw: Any, pointer: str) -> ConnectionRecord:

@@ -76,6 +76,9 @@ class Turn:
     body: dict[str, JSON] | None = None
     #: When the request arrived, in ms since the recording started.
     started_at_ms: float = 0.0
+    #: Headers of an HTTP error answer that clients act on (``retry-after`` and the like),
+    #: names in lower case; empty for every other turn. See ``core.record.KEPT_RESPONSE_HEADERS``.
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def response_id(self) -> str | None:

@@ -36,6 +36,39 @@ UNSTORED_HEADERS = frozenset(
 )
 
 
+#: Response headers a client acts on when an HTTP request fails (its retry and back-off
+#: decisions), kept with a recorded error answer and replayed with it. An allow-list, so
+#: no credential, cookie or other header can reach a cassette this way. ``x-request-id``
+#: is left out on purpose: it changes on every recording (noise in a diff) and the
+#: service never sends one twice, while replay may play a turn more than once; replay
+#: gives each answer its own.
+KEPT_RESPONSE_HEADERS = (
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-reset-tokens",
+)
+#: Statuses from which an answer is an error whose headers are kept.
+FIRST_ERROR_STATUS = 400
+
+
+def kept_response_headers(status: int, headers: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed headers of an HTTP answer, in allow-list order; none unless it is an error.
+
+    A successful answer's rate-limit figures change with every recording and no client
+    backs off on them, so they would only add noise to a diff.
+    """
+    if status < FIRST_ERROR_STATUS or not headers:
+        return {}
+    lowered = {name.lower(): value for name, value in headers.items()}
+    return {name: lowered[name] for name in KEPT_RESPONSE_HEADERS if name in lowered}
+
+
 def terminal_outcome(event_type: object) -> str:
     """A turn's outcome from its terminal event type (legacy ``response.done`` is completion)."""
     return _OUTCOMES.get(str(event_type), "completed")
@@ -183,9 +216,16 @@ class SessionRecorder:
         outcome: str,
         status: int = 200,
         body: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Turn:
-        """Finish ``pending`` and keep it, with secrets scrubbed."""
+        """Finish ``pending`` and keep it, with secrets scrubbed.
+
+        ``headers`` are the answer's headers: the allow-listed ones of an error answer are
+        kept (:func:`kept_response_headers`).
+        """
         scrub = self.redactor.scrub
+        loose = self.redactor.scrub_loose
+        kept = kept_response_headers(status, headers or {})
         turn = Turn(
             request=scrub(redact_request(pending.request)),
             events=tuple(RecordedEvent(e.offset_ms, scrub(e.data)) for e in pending.events),
@@ -198,6 +238,7 @@ class SessionRecorder:
             status=status,
             body=None if body is None else scrub(body),
             started_at_ms=_ms(pending.arrived_ns - self._origin_ns),
+            headers={name: loose(value) for name, value in kept.items()},
         )
         self.turns.append(turn)
         return turn
@@ -217,6 +258,7 @@ class SessionRecorder:
                 events=tuple(RecordedEvent(e.offset_ms, scrub(e.data)) for e in turn.events),
                 body=None if turn.body is None else scrub(turn.body),
                 lane=self._lane(turn.lane),
+                headers={name: loose(value) for name, value in turn.headers.items()},
             )
             for turn in self.turns
         ]

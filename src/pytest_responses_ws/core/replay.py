@@ -3,7 +3,10 @@
 Frames are encoded once per turn and reused, so the per-turn cost on the server is a
 lookup plus the sends. A turn recorded without a stream (a JSON body) is turned into
 the event sequence the service would have streamed; a recorded HTTP error becomes the
-WebSocket ``error`` event carrying the same status and error object.
+WebSocket ``error`` event carrying the same status and error object. A turn replays
+over the transport it was recorded on exactly as recorded; over the other one its
+``error`` events take that transport's shape (see :mod:`.error_events`), and every
+other event, known or not, is sent as recorded.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..cassette.model import Turn
+from ..cassette.model import Transport, Turn
+from .error_events import as_sse_events, as_websocket_events, error_answer, is_error_event
 from .match import turn_response
+from .record import kept_response_headers
 from .synthesize import TERMINAL_EVENT_TYPES, synthesize_events
 
 #: Error code of the ``error`` event sent for a request no recorded turn answers.
@@ -39,6 +44,19 @@ def turn_events(turn: Turn) -> list[dict[str, Any]]:
     if turn.body is not None and isinstance(turn.body.get("error"), Mapping):
         return [{"type": "error", "status": turn.status, "error": dict(turn.body["error"])}]
     return []
+
+
+def transport_events(turn: Turn, transport: Transport) -> list[dict[str, Any]]:
+    """:func:`turn_events` as ``transport`` sends them.
+
+    On the transport the turn was recorded on, exactly as recorded; on the other one,
+    its ``error`` events in that transport's shape. Events built from a JSON body are
+    already in WebSocket mode's shape (and an HTTP error body is answered as JSON).
+    """
+    events = turn_events(turn)
+    if not turn.events or turn.transport == transport or not any(map(is_error_event, events)):
+        return events
+    return as_websocket_events(events) if transport == "ws" else as_sse_events(events)
 
 
 def turn_offsets_ms(turn: Turn) -> list[float]:
@@ -89,7 +107,8 @@ class Playback:
 
     @classmethod
     def for_websocket(cls, turn: Turn, lane: str | None) -> Playback:
-        events = turn_events(turn)
+        """The turn as WebSocket frames on ``lane``."""
+        events = transport_events(turn, "ws")
         if lane != turn.lane or any("stream_id" in e for e in events) != (lane is not None):
             events = retag_lane(events, lane)
         return cls(
@@ -101,7 +120,7 @@ class Playback:
     @classmethod
     def for_sse(cls, turn: Turn) -> Playback:
         """The turn as an SSE body: one ``event:``/``data:`` block per event (no ``[DONE]``)."""
-        events = retag_lane(turn_events(turn), None)
+        events = retag_lane(transport_events(turn, "http"), None)
         return cls(
             tuple(sse_block(event) for event in events),
             tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
@@ -146,33 +165,52 @@ def sse_block(event: Mapping[str, Any]) -> str:
     return f"event: {event.get('type', 'message')}\ndata: {compact(event)}\n\n"
 
 
+#: Header pairs of an HTTP answer, encoded for the ASGI server.
+HeaderPairs = tuple[tuple[bytes, bytes], ...]
+
+
 @dataclass(frozen=True)
 class HttpAnswer:
-    """How a turn answers a plain HTTP request: a status and a JSON body, or a stream."""
+    """How a turn answers a plain HTTP request: a status and a JSON body, or a stream.
+
+    ``headers`` are the recorded headers clients act on (``retry-after`` ...), encoded
+    once when the answer is built.
+    """
 
     status: int
     body: dict[str, Any] | None
     stream: bool
+    headers: HeaderPairs = ()
+
+
+def answer_headers(turn: Turn) -> HeaderPairs:
+    """The recorded response headers a turn replays with (the allow-list applies to a
+    hand-edited cassette too, so it cannot set ``content-length`` or a cookie)."""
+    kept = kept_response_headers(turn.status, turn.headers)
+    return tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in kept.items())
 
 
 def http_answer(turn: Turn, *, wants_stream: bool) -> HttpAnswer:
     """What the service would answer over HTTP to the request this turn recorded.
 
-    A recorded HTTP error replays as that status and body; a WebSocket ``error`` event
-    (no response created) becomes the non-2xx JSON error the HTTP API sends before any
-    stream; otherwise a streaming request gets the events and a plain one the final
-    response object.
+    A recorded HTTP error replays as that status, body and the headers clients act on; a
+    WebSocket ``error`` event (no response created) becomes the non-2xx JSON error the
+    HTTP API sends before any stream. Otherwise a streaming request gets the events (an
+    HTTP stream exactly as recorded, even one starting with an ``error`` event) and a
+    plain one the final response object, or the error that ended the turn.
     """
     if turn.status >= 400 and turn.body is not None:
-        return HttpAnswer(turn.status, turn.body, False)
+        return HttpAnswer(turn.status, turn.body, False, answer_headers(turn))
     events = turn_events(turn)
-    if events and events[0].get("type") == "error" and isinstance(events[0].get("error"), Mapping):
-        first = events[0]
-        status = first.get("status")
-        return HttpAnswer(status if isinstance(status, int) else 400, {"error": dict(first["error"])}, False)
+    if events and is_error_event(events[0]) and turn.transport == "ws":
+        status, body = error_answer(events[0])
+        return HttpAnswer(status, body, False)
     if wants_stream:
         return HttpAnswer(200, None, True)
     response = turn_response(turn)
+    if response is None and events and is_error_event(events[-1]):
+        status, body = error_answer(events[-1])
+        return HttpAnswer(status, body, False)
     if response is None:
         error = {"message": "the recorded turn has no response", "type": "server_error", "param": None}
         return HttpAnswer(500, {"error": {**error, "code": "rws_no_response"}}, False)

@@ -17,7 +17,8 @@ from ..core.engine import FailTurn, Forward, PlayHttp, RejectTurn, TurnRequest
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace
 from ..core.normalize import request_problem
-from ..core.replay import sse_block
+from ..core.record import kept_response_headers
+from ..core.replay import HeaderPairs, sse_block
 from ..core.stall import Bound, describe_stall, first_event_bound, idle_bound
 from ..errors import RecordingError
 from . import upstream_http
@@ -58,21 +59,25 @@ class HttpExchange:
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
-    async def respond_json(self, status: int, body: dict[str, Any], *, final: bool = False) -> None:
+    async def respond_json(
+        self, status: int, body: dict[str, Any], *, final: bool = False, headers: HeaderPairs = ()
+    ) -> None:
         """Answer with a JSON body; ``final`` tells clients not to retry (the plugin's own failures).
 
         The openai SDK retries 5xx answers twice by default: a retry of a failure the test
         already has would only reach the upstream again and wait out its bound again.
+        ``headers`` are a recorded answer's (``retry-after`` ...), already encoded.
         """
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        headers = [
+        answer_headers = [
             (b"content-type", JSON_CONTENT_TYPE),
             (b"content-length", str(len(payload)).encode()),
             (b"x-request-id", self.mount.next_request_id().encode()),
         ]
         if final:
-            headers.append((b"x-should-retry", b"false"))  # honoured by the OpenAI SDKs
-        await self.start_response(status, headers)
+            answer_headers.append((b"x-should-retry", b"false"))  # honoured by the OpenAI SDKs
+        answer_headers.extend(headers)
+        await self.start_response(status, answer_headers)
         await self.send({"type": "http.response.body", "body": payload})
 
     def _query(self) -> str:
@@ -173,7 +178,7 @@ class HttpExchange:
         if not answer.stream:
             assert answer.body is not None
             trace.terminal_ns = self.mount.clock()
-            await self.respond_json(answer.status, answer.body)
+            await self.respond_json(answer.status, answer.body, headers=answer.headers)
             return
         await self.start_response(
             200,
@@ -261,6 +266,7 @@ class HttpExchange:
                         outcome="completed" if status < 400 else "http_error",
                         status=status,
                         body=parsed,
+                        headers=upstream.headers,
                     )
                     mount.on_recorded(turn, trace)
                 else:
@@ -333,6 +339,9 @@ class HttpExchange:
         headers = [(b"content-type", upstream.headers.get("content-type", "application/json").encode())]
         request_id = upstream.headers.get("x-request-id") or self.mount.next_request_id()
         headers.append((b"x-request-id", request_id.encode()))
+        # The headers a recorded error keeps, so the client acts while recording as on replay.
+        kept = kept_response_headers(upstream.status_code, upstream.headers)
+        headers.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in kept.items())
         await self.start_response(upstream.status_code, headers)
         await self.send({"type": "http.response.body", "body": payload})
 

@@ -136,6 +136,7 @@ def hand_built_cassette() -> Cassette:
             }
         },
         started_at_ms=40.0,
+        headers={"x-should-retry": "false"},
     )
     return Cassette(
         turns=(ws_turn, http_turn),
@@ -277,6 +278,8 @@ _json = st.recursive(
 )
 _objects = st.dictionaries(_text, _json, max_size=3)
 _transports = st.sampled_from(TRANSPORTS)
+_header_names = st.from_regex(r"[a-z0-9-]{1,12}", fullmatch=True)
+_header_values = st.from_regex(r"[ -~]{0,12}", fullmatch=True)
 
 
 @st.composite
@@ -299,6 +302,7 @@ def _turns(draw: st.DrawFn) -> Turn:
         status=draw(st.sampled_from([200, 400, 404, 429, 500])),
         body=draw(st.none() | _objects),
         started_at_ms=draw(_ms),
+        headers=draw(st.dictionaries(_header_names, _header_values, max_size=2)),
     )
 
 
@@ -393,6 +397,18 @@ REJECTED = {
         _set(1, "connections", 0, "headers", "user-agent"),
         "/connections/0/headers/user-agent",
     ),
+    "answer-header-not-string": (
+        _set(1, "turns", 1, "headers", "x-should-retry"),
+        "/turns/1/headers/x-should-retry",
+    ),
+    "answer-header-upper-case": (
+        _set("1", "turns", 1, "headers", "Retry-After"),
+        "/turns/1/headers/Retry-After",
+    ),
+    "answer-header-line-break": (
+        _set("1\r\nx: y", "turns", 1, "headers", "x-should-retry"),
+        "/turns/1/headers/x-should-retry",
+    ),
     "wrong-format": (_set("vcrpy", "format"), "/format"),
     "missing-format": (_delete("format"), "/format"),
     "newer-version": (_set(CASSETTE_VERSION + 1, "version"), "/version"),
@@ -422,6 +438,8 @@ ACCEPTED = {
     "empty-recorded-with": _set({}, "recorded_with"),
     "integer-offsets": _set(3, "turns", 0, "events", 0, "offset_ms"),
     "unknown-field": _set("kept for later", "turns", 0, "note"),
+    "no-answer-headers": _delete("turns", 1, "headers"),
+    "null-answer-headers": _set(None, "turns", 1, "headers"),
 }
 
 

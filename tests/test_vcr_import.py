@@ -203,3 +203,31 @@ def test_import_never_writes_over_an_input(tmp_path: Path, capsys: pytest.Captur
     assert source.read_bytes() == before
     assert main(["import-vcr", str(source), "-o", str(tmp_path / "converted.json")]) == 0
     assert load_cassette(tmp_path / "converted.json").turns
+
+
+def test_an_imported_error_answer_keeps_the_headers_clients_back_off_on(tmp_path: Path) -> None:
+    source = tmp_path / "cassette.yaml"
+    data = yaml.safe_load((REAL / "test_openai_responses_stream.yaml").read_text(encoding="utf-8"))
+    limited = data["interactions"][0]
+    error = {
+        "message": "Rate limit reached",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+    limited["response"] = {
+        "status": {"code": 429, "message": "Too Many Requests"},
+        "headers": {
+            "Content-Type": ["application/json"],
+            "Retry-After": ["2"],
+            "x-ratelimit-remaining-requests": ["0"],
+            "Set-Cookie": ["__cf_bm=imported-cookie; path=/"],
+            "x-request-id": ["req_imported"],
+        },
+        "body": {"string": json.dumps({"error": error})},
+    }
+    data["interactions"] = [limited]
+    source.write_text(yaml.safe_dump(data))
+    (turn,) = import_vcr_cassette(source).cassette.turns
+    assert (turn.status, turn.outcome, turn.body) == (429, "http_error", {"error": error})
+    assert turn.headers == {"retry-after": "2", "x-ratelimit-remaining-requests": "0"}

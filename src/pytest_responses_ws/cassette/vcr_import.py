@@ -17,7 +17,7 @@ from typing import Any
 
 from .._version import __version__
 from ..core.jsontext import parse_json
-from ..core.record import terminal_outcome
+from ..core.record import kept_response_headers, terminal_outcome
 from ..errors import CassetteFormatError
 from .model import Cassette, ConnectionRecord, RecordedEvent, RecordedWith, Turn
 from .redact import Redactor, redact_request
@@ -85,6 +85,12 @@ def _header(headers: dict[str, Any], name: str) -> str:
     return ""
 
 
+def _kept_headers(redactor: Redactor, status: int, headers: dict[str, Any]) -> dict[str, str]:
+    """The headers an error answer replays with (the recorder's allow-list), scrubbed."""
+    flat = {str(name): _header(headers, str(name).lower()) for name in headers}
+    return {name: redactor.scrub_loose(value) for name, value in kept_response_headers(status, flat).items()}
+
+
 def import_vcr_cassette(path: Path) -> ImportResult:
     """Read a vcrpy YAML cassette and convert its Responses interactions to turns."""
     import yaml
@@ -128,7 +134,8 @@ def import_vcr_cassette(path: Path) -> ImportResult:
             redactor.learn_tool_credentials(body)
             status = int(response["status"]["code"])
             response_text = _text((response.get("body") or {}).get("string"))
-            content_type = _header(response.get("headers") or {}, "content-type")
+            response_headers = response.get("headers") or {}
+            content_type = _header(response_headers, "content-type")
             if content_type.startswith("text/event-stream"):
                 events = parse_sse(response_text)
                 outcome = terminal_outcome(events[-1].get("type")) if events else "error"
@@ -149,6 +156,7 @@ def import_vcr_cassette(path: Path) -> ImportResult:
                 outcome=outcome,
                 status=status,
                 body=None if answer is None else redactor.scrub(answer),
+                headers=_kept_headers(redactor, status, response_headers),
             )
         )
     cassette = Cassette(

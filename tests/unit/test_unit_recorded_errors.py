@@ -284,3 +284,44 @@ def test_the_synthesizer_keeps_unknown_items_and_fields() -> None:
     done = [e for e in events if e["type"] == "response.output_item.done"]
     assert [e["item"] for e in done] == [widget]
     assert events[0]["response"]["future_usage"] == {"w": 1}
+
+
+# -- the rest of a response after the error that ended its turn ------------------------------------------
+
+FAILED = {"type": "response.failed", "response": {"id": "resp_1", "status": "failed"}, "sequence_number": 3}
+
+
+def test_http_events_after_the_ending_error_extend_the_stored_turn() -> None:
+    recorder = SessionRecorder(0, Redactor())
+    connection = recorder.open_connection("http", {}, 0)
+    pending = recorder.start_turn(connection, {"model": "m", "input": "hi"}, MS, transport="http")
+    ended = [recorder.on_http_event(pending, dict(e), 2 * MS) for e in (CREATED, NESTED, FAILED)]
+    assert [turn is not None for turn in ended] == [False, True, False]  # stored (and reported) once
+    (turn,) = recorder.turns
+    assert [e.data for e in turn.events] == [CREATED, NESTED, FAILED]
+    assert turn.outcome == "failed"
+
+
+def test_websocket_events_of_a_response_an_error_cut_short_stay_with_its_turn() -> None:
+    recorder = SessionRecorder(0, Redactor())
+    connection = recorder.open_connection("ws", {}, 0)
+    recorder.start_turn(connection, {"model": "m", "input": "one"}, MS, transport="ws")
+    assert recorder.on_event(connection, dict(CREATED), 2 * MS) is None
+    assert recorder.on_event(connection, dict(WRAPPED), 3 * MS) is not None
+    assert recorder.on_event(connection, dict(FAILED), 4 * MS) is None  # no newer turn on the lane
+    recorder.start_turn(connection, {"model": "m", "input": "two"}, 5 * MS, transport="ws")
+    late = {"type": "response.output_item.done", "response_id": "resp_1", "sequence_number": 4}
+    assert recorder.on_event(connection, dict(late), 6 * MS) is None  # names the old response
+    created_2 = {"type": "response.created", "response": {"id": "resp_2"}, "sequence_number": 0}
+    completed_2 = {"type": "response.completed", "response": {"id": "resp_2"}, "sequence_number": 1}
+    recorder.on_event(connection, dict(created_2), 7 * MS)
+    assert recorder.on_event(connection, dict(completed_2), 8 * MS) is not None
+    first, second = recorder.turns
+    assert [e.data for e in first.events] == [CREATED, WRAPPED, FAILED, late]
+    assert first.outcome == "failed"
+    assert [e.data for e in second.events] == [created_2, completed_2]
+    # An error with no response created ends its turn for good: what follows is not kept with it.
+    recorder.start_turn(connection, {"model": "m", "input": "three"}, 9 * MS, transport="ws")
+    recorder.on_event(connection, dict(WRAPPED), 10 * MS)
+    assert recorder.on_event(connection, {"type": "keepalive"}, 11 * MS) is None
+    assert [e.data for e in recorder.turns[2].events] == [WRAPPED]

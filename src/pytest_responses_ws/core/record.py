@@ -88,6 +88,8 @@ class PendingTurn:
     request: dict[str, Any]
     arrived_ns: int
     events: list[RecordedEvent] = field(default_factory=list)
+    #: Its position in :attr:`SessionRecorder.turns` once stored.
+    stored: int | None = None
 
     def add(self, data: dict[str, Any], at_ns: int) -> None:
         self.events.append(RecordedEvent(_ms(at_ns - self.arrived_ns), data))
@@ -97,6 +99,16 @@ class PendingTurn:
 class _OpenConnection:
     record: ConnectionRecord
     lanes: dict[str | None, deque[PendingTurn]] = field(default_factory=dict)
+    #: Per lane, the last turn an ``error`` event ended after its response was created:
+    #: later events of that response (a ``response.failed``) belong to it.
+    ended_by_error: dict[str | None, PendingTurn] = field(default_factory=dict)
+
+
+def _response_id(event: Mapping[str, Any]) -> str | None:
+    """The id of the response an event is about, when it names one."""
+    response = event.get("response")
+    value = response.get("id") if isinstance(response, Mapping) else event.get("response_id")
+    return value if isinstance(value, str) else None
 
 
 class SessionRecorder:
@@ -181,7 +193,14 @@ class SessionRecorder:
         return pending
 
     def on_http_event(self, pending: PendingTurn, data: dict[str, Any], at_ns: int) -> Turn | None:
-        """An SSE event of an HTTP turn; returns the stored turn when it ended."""
+        """An SSE event of an HTTP turn; returns the stored turn when it ended.
+
+        Every event of the body belongs to the turn, those after the one that ended it too
+        (a ``response.failed`` after an ``error``): they extend the stored turn.
+        """
+        if pending.stored is not None:
+            self._late_event(pending, data, at_ns)
+            return None
         pending.add(data, at_ns)
         event_type = data.get("type")
         if event_type not in TERMINAL_EVENT_TYPES:
@@ -198,7 +217,14 @@ class SessionRecorder:
         """Route an upstream event to its turn; returns the stored turn when it ended."""
         lane_value = data.get("stream_id")
         lane = lane_value if isinstance(lane_value, str) else None
-        queue = self._connections[connection_id].lanes.get(lane)
+        conn = self._connections[connection_id]
+        queue = conn.lanes.get(lane)
+        ended = conn.ended_by_error.get(lane)
+        if ended is not None and (not queue or _response_id(data) == self._stored_response_id(ended)):
+            # The rest of a response an ``error`` event cut short (the lane has no newer turn,
+            # or the event names that response): kept with it, as the client saw it.
+            self._late_event(ended, data, at_ns)
+            return None
         if not queue:
             return None  # not part of a turn (a stray error, a keep-alive): forwarded, not kept
         pending = queue[0]
@@ -207,7 +233,25 @@ class SessionRecorder:
         if event_type not in TERMINAL_EVENT_TYPES:
             return None
         queue.popleft()
-        return self.store(pending, outcome=terminal_outcome(event_type))
+        turn = self.store(pending, outcome=terminal_outcome(event_type))
+        if event_type == "error" and turn.response_id is not None:
+            conn.ended_by_error[lane] = pending
+        else:
+            conn.ended_by_error.pop(lane, None)
+        return turn
+
+    def _stored_response_id(self, pending: PendingTurn) -> str | None:
+        return None if pending.stored is None else self.turns[pending.stored].response_id
+
+    def _late_event(self, pending: PendingTurn, data: dict[str, Any], at_ns: int) -> None:
+        """An event of a turn already stored: it extends the stored turn (a terminal one sets its outcome)."""
+        assert pending.stored is not None
+        pending.add(data, at_ns)
+        turn = self.turns[pending.stored]
+        event_type = data.get("type")
+        outcome = terminal_outcome(event_type) if event_type in TERMINAL_EVENT_TYPES else turn.outcome
+        late = RecordedEvent(pending.events[-1].offset_ms, self.redactor.scrub(data))
+        self.turns[pending.stored] = dataclasses.replace(turn, events=(*turn.events, late), outcome=outcome)
 
     def store(
         self,
@@ -240,6 +284,7 @@ class SessionRecorder:
             started_at_ms=_ms(pending.arrived_ns - self._origin_ns),
             headers={name: loose(value) for name, value in kept.items()},
         )
+        pending.stored = len(self.turns)
         self.turns.append(turn)
         return turn
 

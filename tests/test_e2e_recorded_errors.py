@@ -156,6 +156,14 @@ HTTP_FLAT = {
 HTTP_NESTED = {"type": "error", "sequence_number": 2, "error": SERVER_ERROR}
 FLAT_EVENTS = [_created("resp_flat"), _in_progress("resp_flat"), DELTA, HTTP_FLAT]
 NESTED_EVENTS = [_created("resp_nested"), _in_progress("resp_nested"), HTTP_NESTED]
+#: A response the service ends after the error too: the events after it stay with the turn.
+THEN_FAILED_RESPONSE = {**_response("resp_failed", "failed"), "error": SERVER_ERROR}
+THEN_FAILED_EVENTS = [
+    _created("resp_failed"),
+    _in_progress("resp_failed"),
+    HTTP_NESTED,
+    {"type": "response.failed", "response": THEN_FAILED_RESPONSE, "sequence_number": 3},
+]
 
 RAW_SSE_TEST = """
 
@@ -180,34 +188,42 @@ def test_raw(rws):
 
 
 def test_http_mid_stream_errors_replay_byte_for_byte_and_in_the_websocket_shape(project: Project) -> None:
-    inputs = ("http-flat", "http-nested")
-    _error_clients(project, "test_http_errors", (OBSERVING_TESTS + RAW_SSE_TEST).format(inputs=inputs))
-    replies = {
-        "http-flat": [Reply(events=tuple(FLAT_EVENTS))],
-        "http-nested": [Reply(events=tuple(NESTED_EVENTS))],
-    }
+    # The turn with events after its error goes last: a WebSocket client stops reading at the
+    # error, so the rest of that turn stays unread on the connection (as it would live).
+    scripts = {"http-flat": FLAT_EVENTS, "http-nested": NESTED_EVENTS, "http-then-failed": THEN_FAILED_EVENTS}
+    _error_clients(
+        project, "test_http_errors", (OBSERVING_TESTS + RAW_SSE_TEST).format(inputs=tuple(scripts))
+    )
+    replies = {text: [Reply(events=tuple(events))] for text, events in scripts.items()}
     with serve_scripted(replies) as upstream:
         recorded = _record(project, upstream, "--rws-transports=http", passed=3)
+    turns = json.loads((project.cassettes()[0].parent / "test_sync.json").read_text())["turns"]
+    # One turn per request, each with every event of its body.
+    assert [[event["data"] for event in turn["events"]] for turn in turns] == list(scripts.values())
+    assert [turn["outcome"] for turn in turns] == ["error", "error", "failed"]
     seen = _replay(project, passed=5)
-    nested_raised = [*NESTED_EVENTS[:2], *_raised("APIError", None, SERVER_ERROR)]
+    raised = _raised("APIError", None, SERVER_ERROR)
     for views in (recorded, seen):
         # The same bytes as the upstream sent, live and replayed.
-        for text, events in (("http-flat", FLAT_EVENTS), ("http-nested", NESTED_EVENTS)):
+        for text, events in scripts.items():
             raw = views[f"raw {text}"][0]
             assert raw["status"] == 200 and raw["type"].startswith("text/event-stream")
             assert raw["body"] == sse_bytes(events).decode("utf-8")
         for flavour in FLAVOURS:
             # The SDK yields the flat error as an event and raises APIError on the nested one.
             assert views[f"{flavour} http-stream http-flat"] == FLAT_EVENTS
-            assert views[f"{flavour} http-stream http-nested"] == nested_raised
+            assert views[f"{flavour} http-stream http-nested"] == [*NESTED_EVENTS[:2], *raised]
+            assert views[f"{flavour} http-stream http-then-failed"] == [*THEN_FAILED_EVENTS[:2], *raised]
+    wrapped = {"type": "error", "status": 500, "error": SERVER_ERROR}
     for flavour in FLAVOURS:
-        # A plain request gets the error the stream ended with as a 500.
-        for text in inputs:
+        # A plain request gets the error the stream ended with as a 500, or the failed response.
+        for text in ("http-flat", "http-nested"):
             assert seen[f"{flavour} http-plain {text}"] == _raised("InternalServerError", 500, SERVER_ERROR)
-        # Over WebSocket both become the service's wrapped error event; sequence_number stays.
-        wrapped = {"type": "error", "status": 500, "error": SERVER_ERROR}
+        assert seen[f"{flavour} http-plain http-then-failed"] == [THEN_FAILED_RESPONSE]
+        # Over WebSocket each becomes the service's wrapped error event; sequence_number stays.
         assert seen[f"{flavour} ws http-flat"] == [*FLAT_EVENTS[:3], {**wrapped, "sequence_number": 3}]
-        assert seen[f"{flavour} ws http-nested"] == [*NESTED_EVENTS[:2], {**wrapped, "sequence_number": 2}]
+        for text, events in (("http-nested", NESTED_EVENTS), ("http-then-failed", THEN_FAILED_EVENTS)):
+            assert seen[f"{flavour} ws {text}"] == [*events[:2], {**wrapped, "sequence_number": 2}]
 
 
 # -- 3. HTTP error statuses with the headers clients act on --------------------------------------------

@@ -38,13 +38,10 @@ __all__ = [
 
 #: Fields of a flat event that belong to the error object.
 _FLAT_ERROR_FIELDS = ("code", "message", "param")
-#: HTTP status of each error type the service sends (its error bodies name the type).
+#: HTTP status of the error types the service names in its error bodies (a 429 names the
+#: exhausted limit, ``requests`` or ``tokens``, or ``insufficient_quota``).
 _STATUS_BY_ERROR_TYPE = {
     "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "rate_limit_error": 429,
     "requests": 429,
     "tokens": 429,
     "insufficient_quota": 429,
@@ -132,5 +129,5 @@ def as_sse_events(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def error_answer(event: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-    """The HTTP status and JSON body the service answers, before any stream, for ``event``."""
+    """The status and JSON error body of ``event`` as an HTTP answer without a stream."""
     return error_status(event), {"error": error_object(event)}

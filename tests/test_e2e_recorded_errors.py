@@ -360,6 +360,8 @@ FUTURE_EVENTS = [
 FUTURE_TESTS = """
 import error_clients, pytest
 
+INPUTS = ["future-http"]  # for test_raw
+
 @pytest.mark.rws_cassette(allow_playback_repeats=True)
 def test_from_http_sync(rws):
     error_clients.observe(rws, ["future-http"], plain=not rws.recording)
@@ -381,9 +383,7 @@ async def test_from_ws_async(rws):
 
 
 def test_unknown_event_types_and_fields_pass_through_both_transports_untouched(project: Project) -> None:
-    _error_clients(
-        project, "test_future", FUTURE_TESTS + RAW_SSE_TEST.format().replace("INPUTS", '["future-http"]')
-    )
+    _error_clients(project, "test_future", FUTURE_TESTS + RAW_SSE_TEST.format())
     reply = Reply(events=tuple(FUTURE_EVENTS))
     with serve_scripted({"future-http": [reply], "future-ws": [reply]}) as upstream:
         recorded = _record(project, upstream, "-k", "from_http or raw", "--rws-transports=http", passed=3)

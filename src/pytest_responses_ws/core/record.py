@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..cassette.model import ConnectionClose, ConnectionRecord, RecordedEvent, Transport, Turn
+from ..cassette.model import ConnectionClose, ConnectionRecord, RecordedEvent, RecordedSteer, Transport, Turn
 from ..cassette.redact import Redactor, redact_request
-from .synthesize import TERMINAL_EVENT_TYPES
+from .synthesize import TERMINAL_EVENT_TYPES, ends_turn
 
 _OUTCOMES = {
     "response.completed": "completed",
@@ -55,9 +55,20 @@ class PendingTurn:
     request: dict[str, Any]
     arrived_ns: int
     events: list[RecordedEvent] = field(default_factory=list)
+    steers: list[RecordedSteer] = field(default_factory=list)
+    #: Responses created in this turn: its own, and the successors of its steers.
+    response_ids: set[str] = field(default_factory=set)
 
     def add(self, data: dict[str, Any], at_ns: int) -> None:
         self.events.append(RecordedEvent(_ms(at_ns - self.arrived_ns), data))
+        if data.get("type") == "response.created":
+            response = data.get("response")
+            if isinstance(response, dict) and isinstance(response.get("id"), str):
+                self.response_ids.add(response["id"])
+
+    def add_steer(self, data: dict[str, Any], at_ns: int) -> None:
+        """A ``response.steer`` for one of this turn's responses went upstream at ``at_ns``."""
+        self.steers.append(RecordedSteer(len(self.events), _ms(at_ns - self.arrived_ns), data))
 
 
 @dataclass
@@ -170,11 +181,27 @@ class SessionRecorder:
             return None  # not part of a turn (a stray error, a keep-alive): forwarded, not kept
         pending = queue[0]
         pending.add(data, at_ns)
-        event_type = data.get("type")
-        if event_type not in TERMINAL_EVENT_TYPES:
+        if not ends_turn(data):
+            # A steered response.incomplete is followed by its successor, in the same turn.
             return None
         queue.popleft()
-        return self.store(pending, outcome=terminal_outcome(event_type))
+        return self.store(pending, outcome=terminal_outcome(data.get("type")))
+
+    def on_steer(self, connection_id: int, data: dict[str, Any], at_ns: int) -> bool:
+        """A client's ``response.steer`` went upstream: kept with the turn streaming the
+        response it steers. False when no such turn is pending (the steer is forwarded but
+        not kept; the upstream answers it with ``response.steer.failed``)."""
+        target = data.get("previous_response_id")
+        conn = self._connections.get(connection_id)
+        if conn is None or not isinstance(target, str):
+            return False
+        for queue in conn.lanes.values():
+            for pending in queue:
+                if target in pending.response_ids:
+                    self.redactor.learn_request(data)
+                    pending.add_steer(data, at_ns)
+                    return True
+        return False
 
     def store(
         self,
@@ -198,6 +225,10 @@ class SessionRecorder:
             status=status,
             body=None if body is None else scrub(body),
             started_at_ms=_ms(pending.arrived_ns - self._origin_ns),
+            steers=tuple(
+                dataclasses.replace(steer, request=scrub(redact_request(steer.request)))
+                for steer in pending.steers
+            ),
         )
         self.turns.append(turn)
         return turn
@@ -217,6 +248,7 @@ class SessionRecorder:
                 events=tuple(RecordedEvent(e.offset_ms, scrub(e.data)) for e in turn.events),
                 body=None if turn.body is None else scrub(turn.body),
                 lane=self._lane(turn.lane),
+                steers=tuple(dataclasses.replace(st, request=scrub(st.request)) for st in turn.steers),
             )
             for turn in self.turns
         ]

@@ -10,6 +10,8 @@ close; the client that reconnects and resends the history passes.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pytest_responses_ws.sim import Script, Text, serve_simulator
@@ -176,3 +178,246 @@ def test_paced_replay_plays_at_most_16_responses_at_once_and_keeps_each_lane_in_
     result.assert_outcomes(passed=2)
     # Both clients saw exactly 16 responses active at the peak: the bound, reached.
     assert out.read_text().split() == ["16", "16"]
+
+
+# A create, a steer after the first text delta, and the steered ending with its successor.
+STEER_TEST = """
+import asyncio
+import os
+
+import pytest
+
+MODEL = "gpt-5.2"
+STEER = [{"role": "user", "content": os.environ.get("STEER_TEXT", "Answer in French instead.")}]
+SEND_STEER = os.environ.get("SEND_STEER", "yes") == "yes"
+
+
+async def steered_turn(send, steer, read):
+    await send(input="Tell me a long story.")
+    types, steered = [], None
+    while True:
+        event = await read()
+        types.append(event.type)
+        assert event.type != "error", event
+        if event.type == "response.created" and steered is None:
+            steered = event.response.id
+        if event.type == "response.output_text.delta" and types.count(event.type) == 1 and SEND_STEER:
+            await steer(input=STEER, previous_response_id=steered)
+        if event.type == "response.incomplete":
+            assert event.response.id == steered
+            assert event.response.incomplete_details.reason == "steered"
+        if event.type == "response.completed":
+            break
+    accepted, ended = types.index("response.steer.accepted"), types.index("response.incomplete")
+    assert accepted < ended and types[ended + 1] == "response.created", types
+    assert event.response.id != steered and event.response.output_text
+
+
+@pytest.mark.rws_transports("ws")
+def test_sync(rws):
+    with rws.openai_client().responses.connect() as conn:
+        events = iter(conn)
+
+        async def send(**request):
+            conn.response.create(model=MODEL, store=False, **request)
+
+        async def steer(**request):
+            conn.response.steer(**request)
+
+        async def read():
+            return next(events)
+
+        asyncio.run(steered_turn(send, steer, read))
+
+
+@pytest.mark.rws_transports("ws")
+@pytest.mark.asyncio
+async def test_async(rws):
+    async with rws.async_openai_client().responses.connect() as conn:
+
+        async def send(**request):
+            await conn.response.create(model=MODEL, store=False, **request)
+
+        await steered_turn(send, conn.response.steer, conn.__aiter__().__anext__)
+"""
+
+
+@pytest.fixture
+def steered(project: Project) -> Project:
+    project.write("test_steer", STEER_TEST)
+    # Slow enough that the steer arrives while the response streams.
+    with serve_simulator(Script([Text("Once upon a time " * 12)]), event_delay_s=0.02) as sim:
+        project.record(sim).assert_outcomes(passed=2)
+        # The successor answered the steered context: the story's prompt, then the steer.
+        successor = sim.simulator.requests[-1]
+        assert successor["input"][-1] == {"role": "user", "content": "Answer in French instead."}
+    return project
+
+
+@pytest.mark.parametrize("timing", ["instant", "recorded"])
+def test_a_steered_turn_replays_with_its_steer_events_and_successor(steered: Project, timing: str) -> None:
+    result = steered.replay(f"--rws-timing={timing}")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_steer_nothing_recorded_answers_fails_with_a_miss_naming_it(
+    steered: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEER_TEXT", "Answer in German instead.")
+    result = steered.replay()
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    assert output.count("response.steer (request 2 on WebSocket connection 0) matched no recorded steer") >= 2
+    assert "recorded turn 0 was steered with different input" in output
+    assert "Answer in German instead." in output
+
+
+def test_a_steer_that_never_comes_fails_the_test_at_the_idle_bound(
+    steered: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEND_STEER", "no")
+    result = steered.replay("--rws-upstream-idle-timeout=0.3")
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    assert "was steered in the recording after event" in output
+    assert "the client sent no response.steer for response 'resp_" in output
+
+
+# One turn, a pause past the connection's age limit, then the next turn. The naive client
+# chains on the same connection; the fixed one opens a new connection when the old one
+# reaches its limit, and resends the whole history (store: false, so no chain can help).
+AGE_TEST = """
+import asyncio
+import os
+import time
+
+import pytest
+
+MODEL = "gpt-5.2"
+FIXED = os.environ.get("AGE_MODE") == "fixed"
+PAUSE_S = 0.3
+
+
+def limit_reached(event):
+    return event.type == "error" and event.to_dict()["error"]["code"] == "websocket_connection_limit_reached"
+
+
+def history_after(first):
+    return [
+        {"role": "user", "content": "Hello"},
+        *(item.to_dict() for item in first.output),
+        {"role": "user", "content": "And then?"},
+    ]
+
+
+def ask(conn, **request):
+    conn.response.create(model=MODEL, store=False, **request)
+    for event in conn:
+        if event.type == "error" or event.type == "response.completed":
+            return event
+
+
+@pytest.mark.rws_transports("ws")
+def test_sync(rws):
+    client = rws.openai_client()
+    with client.responses.connect() as conn:
+        first = ask(conn, input="Hello").response
+        time.sleep(PAUSE_S)
+        second = ask(conn, input="And then?", previous_response_id=first.id)
+        if limit_reached(second):
+            # The service closes the connection after this error: nothing more comes.
+            assert list(conn) == []
+            assert conn._connection.close_code == 1000
+            if not FIXED:
+                raise RuntimeError(f"naive client: {second.to_dict()}")
+            with client.responses.connect() as fresh:
+                second = ask(fresh, input=history_after(first))
+    assert second.type == "response.completed", second
+    assert second.response.output_text
+
+
+async def ask_async(conn, **request):
+    await conn.response.create(model=MODEL, store=False, **request)
+    async for event in conn:
+        if event.type == "error" or event.type == "response.completed":
+            return event
+
+
+@pytest.mark.rws_transports("ws")
+@pytest.mark.asyncio
+async def test_async(rws):
+    client = rws.async_openai_client()
+    async with client.responses.connect() as conn:
+        first = (await ask_async(conn, input="Hello")).response
+        await asyncio.sleep(PAUSE_S)
+        second = await ask_async(conn, input="And then?", previous_response_id=first.id)
+        if limit_reached(second):
+            assert [event async for event in conn] == []
+            assert conn._connection.close_code == 1000
+            if not FIXED:
+                raise RuntimeError(f"naive client: {second.to_dict()}")
+            async with client.responses.connect() as fresh:
+                second = await ask_async(fresh, input=history_after(first))
+    assert second.type == "response.completed", second
+    assert second.response.output_text
+"""
+
+
+@pytest.fixture
+def aged(project: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
+    project.write("test_age", AGE_TEST)
+    monkeypatch.setenv("AGE_MODE", "fixed")
+    # The limit holds while recording too (in front of the upstream): the fixed client's
+    # reconnect is what gets recorded.
+    with serve_simulator(Script([Text("Hello there.")])) as sim:
+        project.record(sim, "--rws-connection-max-age=0.2").assert_outcomes(passed=2)
+    for path in project.cassettes():
+        cassette = json.loads(path.read_text(encoding="utf-8"))
+        # The limit held while recording: the second turn went up on a second connection.
+        assert [turn["connection"] for turn in cassette["turns"]] == [0, 1], path
+        assert cassette["turns"][1]["request"].get("previous_response_id") is None
+    return project
+
+
+def test_a_connection_past_its_age_gets_the_limit_error_then_a_normal_close(
+    aged: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGE_MODE", "naive")
+    result = aged.replay("--rws-connection-max-age=0.2")
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    assert output.count("E                   RuntimeError: naive client:") == 2
+    assert "'code': 'websocket_connection_limit_reached'" in output
+    assert "Responses websocket connection limit reached (0.2 seconds)" in output
+    assert "rws_cassette_miss" not in output
+
+
+def test_a_client_that_reconnects_and_resends_the_history_passes(aged: Project) -> None:
+    aged.replay("--rws-connection-max-age=0.2").assert_outcomes(passed=2)
+
+
+def test_the_age_limit_from_the_ini_and_the_marker(aged: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGE_MODE", "naive")
+    # The service's 60 minutes by default: the naive client's chain on the same connection
+    # resolves to the turn the fixed client recorded with the whole history.
+    aged.replay().assert_outcomes(passed=2)
+    aged.replay("-o", "rws_connection_max_age=0.2").assert_outcomes(failed=2)
+    source = AGE_TEST.replace(
+        '@pytest.mark.rws_transports("ws")',
+        '@pytest.mark.rws_cassette(connection_max_age=0.2)\n@pytest.mark.rws_transports("ws")',
+    )
+    aged.write("test_age", source)
+    aged.replay().assert_outcomes(failed=2)
+    # The command line wins over the marker.
+    aged.replay("--rws-connection-max-age=60").assert_outcomes(passed=2)
+
+
+def test_a_bad_connection_max_age_is_a_one_line_usage_error(project: Project) -> None:
+    project.write("test_nothing", "def test_nothing():\n    pass\n")
+    result = project.replay("--rws-connection-max-age=soon")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(
+        [
+            "*command line rws_connection_max_age: connection max age 'soon' must be a positive number of seconds*"
+        ]
+    )

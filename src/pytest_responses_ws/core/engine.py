@@ -447,8 +447,8 @@ class TurnEngine:
         if self.settings.records:
             return None
         lane = turn.request.get("stream_id")
-        if lane is None or lane in state.lanes:  # the default lane, or one already admitted
-            return None
+        if lane is None or (isinstance(lane, str) and lane in state.lanes):
+            return None  # the default lane, or one already admitted: a set lookup per turn
         if not isinstance(lane, str) or LANE_NAME.fullmatch(lane) is None:
             error = invalid_stream_id(lane)
             trace.outcome = "error"

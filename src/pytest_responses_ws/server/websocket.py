@@ -265,7 +265,7 @@ class WebSocketSession:
                 return
             problem = (
                 f"{data['type']!r} on WebSocket connection {self.connection_id} cannot be replayed: "
-                "cassettes hold response.create turns only"
+                "cassettes hold response.create turns and their steers only"
             )
             await self.fail_turn(
                 ProtocolViolation(problem),

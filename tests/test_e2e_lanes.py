@@ -251,6 +251,13 @@ def steered(project: Project) -> Project:
         # The successor answered the steered context: the story's prompt, then the steer.
         successor = sim.simulator.requests[-1]
         assert successor["input"][-1] == {"role": "user", "content": "Answer in French instead."}
+    for path in project.cassettes():
+        (turn,) = json.loads(path.read_text(encoding="utf-8"))["turns"]
+        (steer,) = turn["steers"]  # kept with the turn it steered, the successor's events in it
+        assert steer["request"]["type"] == "response.steer"
+        types = [event["data"]["type"] for event in turn["events"]]
+        assert types.index("response.steer.accepted") >= steer["after_event"] > 0
+        assert turn["events"][-1]["data"]["type"] == "response.completed"
     return project
 
 

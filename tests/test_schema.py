@@ -399,6 +399,20 @@ REJECTED = {
     "missing-turns": (_delete("turns"), "/turns"),
     "missing-recorded-with": (_delete("recorded_with"), "/recorded_with"),
     "recorded-at-number": (_set(0, "recorded_at"), "/recorded_at"),
+    "steers-not-array": (_set({}, "turns", 0, "steers"), "/turns/0/steers"),
+    "steer-without-request": (
+        _set([{"after_event": 0, "offset_ms": 1.0}], "turns", 0, "steers"),
+        "/turns/0/steers/0/request",
+    ),
+    "steer-of-another-type": (
+        _set(
+            [{"after_event": 0, "offset_ms": 1.0, "request": {"type": "response.create"}}],
+            "turns",
+            0,
+            "steers",
+        ),
+        "/turns/0/steers/0/request/type",
+    ),
 }
 
 
@@ -422,6 +436,18 @@ ACCEPTED = {
     "empty-recorded-with": _set({}, "recorded_with"),
     "integer-offsets": _set(3, "turns", 0, "events", 0, "offset_ms"),
     "unknown-field": _set("kept for later", "turns", 0, "note"),
+    "steers": _set(
+        [
+            {
+                "after_event": 1,
+                "offset_ms": 2.5,
+                "request": {"type": "response.steer", "previous_response_id": "resp_1", "input": "x"},
+            }
+        ],
+        "turns",
+        0,
+        "steers",
+    ),
 }
 
 

@@ -711,3 +711,17 @@ def test_steers_go_upstream_while_recording() -> None:
     steer = _steer(_steer_request("resp_9", "in French"))
     action = engine.on_steer(steer)
     assert isinstance(action, ForwardSteer) and action.body == steer.raw
+
+
+def test_each_recorded_steer_of_a_turn_is_a_hold_released_by_its_own_steer() -> None:
+    once = _steered_turn()
+    later = RecordedSteer(4, 25.0, _steer_request("resp_2", "shorter"))
+    twice = replace(once, steers=(later, *once.steers))  # listed out of order: played front to back
+    engine = _engine((twice,))
+    action = engine.on_create(_create(_request("story")))
+    assert isinstance(action, PlayFrames)
+    assert [hold.index for hold in action.holds] == [2, 4]
+    first = engine.on_steer(_steer(_steer_request("resp_1", "in French")))
+    second = engine.on_steer(_steer(_steer_request("resp_2", "shorter")))
+    assert isinstance(first, ResumeSteer) and isinstance(second, ResumeSteer)
+    assert [first.token, second.token] == [hold.token for hold in action.holds]

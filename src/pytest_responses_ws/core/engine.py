@@ -32,7 +32,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -472,7 +472,7 @@ class TurnEngine:
         factor = self.settings.timing_factor or 0.0
         timeout_s = self.settings.idle_timeout_s
         holds = []
-        for n, steer in enumerate(recorded.steers):
+        for steer in recorded.steers:
             self._hold_tokens += 1
             token = self._hold_tokens
             target = str(steer.request.get("previous_response_id"))
@@ -493,18 +493,9 @@ class TurnEngine:
                 MISS_HTTP_STATUS,
                 error_body("rws_steer_missing", message),
             )
-            if n > 0 and steer.after_event < recorded.steers[n - 1].after_event:
-                continue  # a hand-edited order: never wait behind a later point
             holds.append(Hold(steer.after_event, token, steer.offset_ms / 1000 * factor, timeout_s, missed))
-        return PlayFrames(
-            played.frames,
-            played.schedule,
-            played.lane,
-            played.trace,
-            played.failures,
-            played.then,
-            tuple(holds),
-        )
+        # Front to back, whatever order a hand-edited cassette lists them in.
+        return replace(played, holds=tuple(sorted(holds, key=lambda hold: hold.index)))
 
     def on_steer(self, steer: SteerRequest) -> SteerAction:
         """What to do with one ``response.steer``.

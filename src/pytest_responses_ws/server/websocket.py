@@ -336,13 +336,14 @@ class WebSocketSession:
         """Send a turn's frames on its schedule (None: at once), waiting at each steer hold."""
         clock = self.mount.clock
         trace, schedule = action.trace, action.schedule
-        holds = {hold.index: hold for hold in action.holds}
+        holds: dict[int, list[Hold]] = {}
+        for hold in action.holds:
+            holds.setdefault(hold.index, []).append(hold)
         # How much later than recorded the client steered: later frames move by as much.
         shift_ns = 0
         last = len(action.frames) - 1
         for i, frame in enumerate(action.frames):
-            hold = holds.get(i)
-            if hold is not None:
+            for hold in holds.get(i, ()):
                 if not await self._wait_for_steer(hold):
                     return
                 late_ns = clock() - trace.arrived_ns - shift_ns - int(hold.at_s * 1e9)

@@ -428,3 +428,56 @@ def test_a_bad_connection_max_age_is_a_one_line_usage_error(project: Project) ->
             "*command line rws_connection_max_age: connection max age 'soon' must be a positive number of seconds*"
         ]
     )
+
+
+# A steer of a response that stops for tool output: accepted, the response completes with its
+# call, then ``response.steer.pending``; the client's continuation carries the tool output only.
+PENDING_TEST = """
+import agent_loops as loops
+import pytest
+
+
+@pytest.mark.rws_transports("ws")
+def test_pending(rws):
+    with rws.openai_client().responses.connect() as conn:
+        events = iter(conn)
+        conn.response.create(model=loops.MODEL, tools=loops.TOOLS, store=False, input=loops.PROMPT)
+        created = next(events)
+        conn.response.steer(input="Only the first city, please.", previous_response_id=created.response.id)
+        types = []
+        while (event := next(events)).type != "response.completed":
+            types.append(event.type)
+        assert "response.steer.accepted" in types and "response.incomplete" not in types
+        pending = next(events)
+        assert pending.type == "response.steer.pending", pending
+        assert pending.reason == "waiting_for_required_input"
+        calls = [item for item in event.response.output if item.type == "function_call"]
+        assert [stub.call_id for stub in pending.required_input] == [call.call_id for call in calls]
+        conn.response.create(
+            model=loops.MODEL, tools=loops.TOOLS, store=False,
+            input=[loops.tool_output(call) for call in calls], previous_response_id=event.response.id,
+        )
+        while (event := next(events)).type != "response.completed":
+            assert event.type != "error", event
+        assert event.response.output_text == "Mild everywhere."
+"""
+
+
+def test_a_pending_steer_records_and_replays_after_its_response(project: Project) -> None:
+    project.write("test_pending", PENDING_TEST)
+    with serve_simulator(Script.tool_loop(1, final_text="Mild everywhere."), event_delay_s=0.02) as sim:
+        project.record(sim).assert_outcomes(passed=1)
+        # The queued steer went first in the continuation the upstream answered.
+        assert sim.simulator.requests[-1]["input"][0] == {
+            "role": "user",
+            "content": "Only the first city, please.",
+        }
+    (path,) = project.cassettes()
+    first = json.loads(path.read_text(encoding="utf-8"))["turns"][0]
+    # The late answer is kept with the turn whose steer it answers, after its terminal event.
+    assert [event["data"]["type"] for event in first["events"]][-2:] == [
+        "response.completed",
+        "response.steer.pending",
+    ]
+    project.replay().assert_outcomes(passed=1)
+    project.replay("--rws-timing=recorded").assert_outcomes(passed=1)

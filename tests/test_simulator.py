@@ -599,6 +599,8 @@ def test_at_most_16_responses_generate_at_once_unless_raised(sim: SimulatorServe
 def test_a_steer_ends_the_streaming_response_and_its_successor_answers_the_steered_input(
     sim: SimulatorServer,
 ) -> None:
+    # A text answer: a response that waits for tool output keeps steers pending instead.
+    simulator = sim.app.simulator = Simulator(Script([Text("A long answer, streamed slowly.")]))
     sim.app.event_delay_s = 0.01
     with _ws(sim) as ws:
         ws.send(json.dumps({"type": "response.create", "input": "hi", "store": False, "stream_id": "s"}))
@@ -619,7 +621,7 @@ def test_a_steer_ends_the_streaming_response_and_its_successor_answers_the_steer
     # The steered response's events are numbered once, the steer's answer included.
     numbers = [frame["sequence_number"] for frame in frames[: types.index("response.incomplete") + 1]]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
-    assert sim.simulator.requests[-1]["input"][-1] == {"role": "user", "content": "shorter"}
+    assert simulator.requests[-1]["input"][-1] == {"role": "user", "content": "shorter"}
 
 
 def test_steers_the_service_would_fail(sim: SimulatorServer) -> None:
@@ -637,3 +639,32 @@ def test_steers_the_service_would_fail(sim: SimulatorServer) -> None:
         "invalid_input",
     ]
     assert answers[1]["steer"] == {"input": "more", "previous_response_id": "resp_unknown"}
+
+
+def test_a_steer_of_a_response_that_waits_for_tool_output_is_pending_then_prepended(
+    sim: SimulatorServer,
+) -> None:
+    sim.app.event_delay_s = 0.01
+    with _ws(sim) as ws:
+        ws.send(json.dumps({"type": "response.create", "input": "weather?", "store": False}))
+        created = json.loads(ws.recv(timeout=WAIT_S))
+        target = created["response"]["id"]
+        ws.send(json.dumps({"type": "response.steer", "previous_response_id": target, "input": "and Rome"}))
+        frames = _raw_turn(ws)
+        pending = json.loads(ws.recv(timeout=WAIT_S))
+        call_id = frames[-1]["response"]["output"][0]["call_id"]
+        output = {"type": "function_call_output", "call_id": call_id, "output": "{}"}
+        ws.send(
+            json.dumps(
+                {"type": "response.create", "previous_response_id": target, "input": [output], "store": False}
+            )
+        )
+        _raw_turn(ws)
+    types = [frame["type"] for frame in frames]
+    assert "response.steer.accepted" in types and "response.incomplete" not in types
+    assert types[-1] == "response.completed"
+    assert pending["type"] == "response.steer.pending"
+    assert pending["reason"] == "waiting_for_required_input"
+    assert pending["required_input"] == [{"type": "function_call_output", "call_id": call_id}]
+    # The queued steer goes first in the continuation the client sent.
+    assert sim.simulator.requests[-1]["input"] == [{"role": "user", "content": "and Rome"}, output]

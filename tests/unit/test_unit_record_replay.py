@@ -522,3 +522,28 @@ def test_an_incomplete_response_that_was_not_steered_still_ends_its_turn() -> No
     recorder.start_turn(conn, {"input": "x"}, ORIGIN + MS, transport="ws")
     turn = recorder.on_event(conn, _terminal("response.incomplete", "resp_1"), ORIGIN + 2 * MS)
     assert turn is not None and turn.outcome == "incomplete"
+
+
+def test_a_late_pending_answer_joins_the_stored_turn_whose_steer_it_answers() -> None:
+    recorder, conn = _ws_recorder()
+    recorder.start_turn(conn, {"input": "weather?"}, ORIGIN + 10 * MS, transport="ws")
+    recorder.on_event(conn, _created("resp_1"), ORIGIN + 11 * MS)
+    steer = {"type": "response.steer", "previous_response_id": "resp_1", "input": "and Rome"}
+    assert recorder.on_steer(conn, steer, ORIGIN + 12 * MS)
+    accepted = {"type": "response.steer.accepted", "steer": {"id": "s1", "previous_response_id": "resp_1"}}
+    recorder.on_event(conn, accepted, ORIGIN + 13 * MS)
+    stored = recorder.on_event(conn, _terminal("response.completed", "resp_1"), ORIGIN + 14 * MS)
+    assert stored is not None
+    pending = {
+        "type": "response.steer.pending",
+        "reason": "waiting_for_required_input",
+        "steer": {"id": "s1", "previous_response_id": "resp_1"},
+    }
+    assert recorder.on_event(conn, pending, ORIGIN + 15 * MS) is None
+    (turn,) = recorder.turns
+    assert [event.type for event in turn.events][-2:] == ["response.completed", "response.steer.pending"]
+    assert turn.events[-1].offset_ms == 5.0
+    # A failed steer of its own (no id this turn accepted) is not this turn's.
+    other = {"type": "response.steer.failed", "steer": {"previous_response_id": "resp_1", "input": "x"}}
+    recorder.on_event(conn, other, ORIGIN + 16 * MS)
+    assert len(recorder.turns[0].events) == len(turn.events)

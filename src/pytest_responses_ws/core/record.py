@@ -20,6 +20,10 @@ from ..cassette.model import ConnectionClose, ConnectionRecord, RecordedEvent, R
 from ..cassette.redact import Redactor, redact_request
 from .synthesize import TERMINAL_EVENT_TYPES, ends_turn
 
+#: Answers to a steer that can come after its response's terminal event (``pending`` follows
+#: ``response.completed`` when the response waits for tool output).
+LATE_STEER_EVENTS = frozenset({"response.steer.pending", "response.steer.failed"})
+
 _OUTCOMES = {
     "response.completed": "completed",
     "response.done": "completed",
@@ -87,6 +91,8 @@ class SessionRecorder:
         self._http_pending: list[PendingTurn] = []
         self.turns: list[Turn] = []
         self.user_agent: str | None = None
+        #: Stored steered turns by connection and response id: where a late answer to a steer goes.
+        self._steered: dict[tuple[int, str], tuple[int, int]] = {}
 
     # -- connections ----------------------------------------------------------
 
@@ -174,6 +180,8 @@ class SessionRecorder:
 
     def on_event(self, connection_id: int, data: dict[str, Any], at_ns: int) -> Turn | None:
         """Route an upstream event to its turn; returns the stored turn when it ended."""
+        if data.get("type") in LATE_STEER_EVENTS and self._late_steer_answer(connection_id, data, at_ns):
+            return None
         lane_value = data.get("stream_id")
         lane = lane_value if isinstance(lane_value, str) else None
         queue = self._connections[connection_id].lanes.get(lane)
@@ -186,6 +194,29 @@ class SessionRecorder:
             return None
         queue.popleft()
         return self.store(pending, outcome=terminal_outcome(data.get("type")))
+
+    def _late_steer_answer(self, connection_id: int, data: dict[str, Any], at_ns: int) -> bool:
+        """Keep a steer's answer that came after its turn was stored (``pending`` after
+        ``response.completed``) with that turn; False when no stored steered turn owns it."""
+        steer = data.get("steer")
+        if not isinstance(steer, dict):
+            return False
+        target = steer.get("previous_response_id")
+        owner = self._steered.get((connection_id, target)) if isinstance(target, str) else None
+        if owner is None:
+            return False
+        position, arrived_ns = owner
+        turn = self.turns[position]
+        accepted = {
+            e.data["steer"].get("id")
+            for e in turn.events
+            if e.type == "response.steer.accepted" and isinstance(e.data.get("steer"), dict)
+        }
+        if steer.get("id") not in accepted:
+            return False  # a steer of its own (at a finished response, say): not this turn's
+        event = RecordedEvent(_ms(at_ns - arrived_ns), self.redactor.scrub(data))
+        self.turns[position] = dataclasses.replace(turn, events=(*turn.events, event))
+        return True
 
     def on_steer(self, connection_id: int, data: dict[str, Any], at_ns: int) -> bool:
         """A client's ``response.steer`` went upstream: kept with the turn streaming the
@@ -231,6 +262,9 @@ class SessionRecorder:
             ),
         )
         self.turns.append(turn)
+        if pending.steers:
+            for response_id in pending.response_ids:
+                self._steered[(pending.connection, response_id)] = (len(self.turns) - 1, pending.arrived_ns)
         return turn
 
     def _lane(self, lane: str | None) -> str | None:

@@ -5,8 +5,10 @@ only frames events for the wire (SSE or one JSON text frame per event), checks t
 keeps one ``ConnectionState`` per WebSocket connection and runs named lanes concurrently,
 with the service's connection rules: 32 named lanes, 16 responses generating at once (more
 wait), and ``response.steer`` (accepted, then the active response ends ``incomplete`` /
-``steered`` at the next event and a successor answers the steered input; ``failed`` for a
-response that is unknown or already finished).
+``steered`` at the next event and a successor answers the steered input; a response that
+stops for tool output keeps the steer queued, says ``pending`` after it completes and
+prepends the steer's input to the client's continuation; ``failed`` for a response that is
+unknown or already finished).
 """
 
 from __future__ import annotations
@@ -254,12 +256,31 @@ class SimulatorApp:
             await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION})
 
 
+def _items(value: object) -> list[Mapping[str, Any]]:
+    """Input as items: a bare string is one user message."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _call_ids(response: object) -> tuple[str, ...]:
+    """The call ids of a final response's function calls (the tool output it waits for)."""
+    output = response.get("output") if isinstance(response, Mapping) else None
+    return tuple(
+        str(item.get("call_id"))
+        for item in output or []
+        if isinstance(item, Mapping) and item.get("type") == "function_call"
+    )
+
+
 @dataclass
 class _Active:
     """A response being streamed on a connection, and the steers waiting to end it."""
 
     request: dict[str, Any]
     lane: str | None
+    #: Its output asks for tool results: a steer waits for them instead of ending it.
+    calls: tuple[str, ...] = ()
     sequence: int = 0
     steers: list[tuple[str, object]] = field(default_factory=list)
 
@@ -282,6 +303,8 @@ class _WebSocketSession:
         self._slots = asyncio.Semaphore(app.max_active_responses)
         #: Responses streaming now, by id: what a steer can reach.
         self._active: dict[str, _Active] = {}
+        #: Steer input queued for the client's continuation of a response (after ``pending``).
+        self._queued: dict[str, list[Mapping[str, Any]]] = {}
         self._steer_ids = 0
 
     async def run(self, receive: Receive) -> None:
@@ -411,6 +434,10 @@ class _WebSocketSession:
         limit = self._app.close_after_events
         simulator = self._app.simulator
         lane = frame.get("stream_id") if isinstance(frame.get("stream_id"), str) else None
+        queued = self._queued.pop(str(frame.get("previous_response_id")), None)
+        if queued:
+            # The steer input that waited for this continuation goes first, as on the service.
+            frame = {**frame, "input": [*queued, *_items(frame.get("input"))]}
         events = simulator.respond(frame, connection=self._state)
         active: _Active | None = None
         response_id = ""
@@ -421,14 +448,15 @@ class _WebSocketSession:
                 await self._close(CLOSE_INTERNAL_ERROR)
                 return False
             await self._app.pace(index)
-            if active is not None and active.steers:
+            if active is not None and active.steers and not active.calls:
                 # Steered: the response ends here, and its successor answers the steer.
                 events = [*events[:index], *self._steered(active, response_id)]
                 active = None
             event = events[index]
             if event.get("type") == "response.created":
                 response_id = event["response"]["id"]
-                active = self._active[response_id] = _Active(frame, lane)
+                calls = _call_ids(events[-1].get("response"))
+                active = self._active[response_id] = _Active(frame, lane, calls)
             if active is not None:
                 # One numbering per response, shared with the steer events sent in between.
                 event = {**event, "sequence_number": active.next_sequence()}
@@ -436,7 +464,10 @@ class _WebSocketSession:
                 return False
             sent += 1
             index += 1
-        if active is not None:
+        if active is not None and active.calls and active.steers:
+            self._active.pop(response_id, None)
+            await self._steers_pending(active, response_id)
+        elif active is not None:
             self._active.pop(response_id, None)
             for steer_id, given in active.steers:
                 # It finished before the steer could end it.
@@ -450,6 +481,23 @@ class _WebSocketSession:
             await self._close(CLOSE_INTERNAL_ERROR)
             return False
         return True
+
+    async def _steers_pending(self, active: _Active, response_id: str) -> None:
+        """The response stopped for tool output: its steers stay queued for the continuation."""
+        required = [{"type": "function_call_output", "call_id": call_id} for call_id in active.calls]
+        queue = self._queued.setdefault(response_id, [])
+        for steer_id, given in active.steers:
+            queue.extend(_items(given))
+            event: dict[str, Any] = {
+                "type": "response.steer.pending",
+                "sequence_number": active.next_sequence(),
+                "reason": "waiting_for_required_input",
+                "required_input": required,
+                "steer": {"id": steer_id, "previous_response_id": response_id},
+            }
+            if active.lane is not None:
+                event["stream_id"] = active.lane
+            await self._send_event(event)
 
     def _steered(self, active: _Active, response_id: str) -> list[dict[str, Any]]:
         """The steered ending of ``response_id`` and its successor's events."""

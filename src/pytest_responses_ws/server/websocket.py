@@ -368,6 +368,8 @@ class WebSocketSession:
                 self.mount.fail(failure)
             await self.end_with_error(hold.missed.event, hold.missed.close_code, hold.missed.reason)
             return False
+        finally:
+            del self._released[hold.token]  # each hold is waited on once
         return True
 
     async def _on_steer(self, data: dict[str, Any], text: str, arrived_ns: int) -> None:

@@ -132,7 +132,8 @@ from websockets.sync.client import connect
 FRAMES = {
     "miss": json.dumps({"type": "response.create", "model": "gpt-5.2", "input": "never recorded"}),
     "malformed": "this is not json",
-    "unsupported": json.dumps({"type": "response.steer", "previous_response_id": "resp_1", "input": "go"}),
+    "unsupported": json.dumps({"type": "response.inject", "previous_response_id": "resp_1", "input": "go"}),
+    "steer-miss": json.dumps({"type": "response.steer", "previous_response_id": "resp_1", "input": "go"}),
 }
 
 
@@ -167,12 +168,13 @@ def test_every_replay_failure_ends_the_websocket_turn_with_close_1008(project: P
     _recorded_weather(project, sim, "test_raw")
     project.write("test_raw", RAW_FAILURES_TEST)
     result = run_bounded(project, "test_raw.py", "-s")
-    result.assert_outcomes(failed=3)
+    result.assert_outcomes(failed=4)
     result.stdout.fnmatch_lines(
         [
             "*CLOSE REASON: pytest-responses-ws: cassette miss, see the test report",
             "*CLOSE REASON: pytest-responses-ws: malformed client frame",
             "*CLOSE REASON: pytest-responses-ws: unsupported client event",
+            "*CLOSE REASON: pytest-responses-ws: cassette miss, see the test report",
         ],
         consecutive=False,
     )
@@ -180,7 +182,9 @@ def test_every_replay_failure_ends_the_websocket_turn_with_close_1008(project: P
         [
             "request 1 on WebSocket connection 0 matched no recorded turn*",
             "*malformed client frame 1 on WebSocket connection 0: not valid JSON*",
-            "*'response.steer' on WebSocket connection 0 cannot be replayed*",
+            "*'response.inject' on WebSocket connection 0 cannot be replayed*",
+            # A steer is replayed now; one that matches no recorded steer is a miss.
+            "*response.steer (request 1 on WebSocket connection 0) matched no recorded steer*",
         ],
         consecutive=False,
     )

@@ -415,6 +415,20 @@ REJECTED = {
     "missing-turns": (_delete("turns"), "/turns"),
     "missing-recorded-with": (_delete("recorded_with"), "/recorded_with"),
     "recorded-at-number": (_set(0, "recorded_at"), "/recorded_at"),
+    "steers-not-array": (_set({}, "turns", 0, "steers"), "/turns/0/steers"),
+    "steer-without-request": (
+        _set([{"after_event": 0, "offset_ms": 1.0}], "turns", 0, "steers"),
+        "/turns/0/steers/0/request",
+    ),
+    "steer-of-another-type": (
+        _set(
+            [{"after_event": 0, "offset_ms": 1.0, "request": {"type": "response.create"}}],
+            "turns",
+            0,
+            "steers",
+        ),
+        "/turns/0/steers/0/request/type",
+    ),
 }
 
 
@@ -440,6 +454,18 @@ ACCEPTED = {
     "unknown-field": _set("kept for later", "turns", 0, "note"),
     "no-answer-headers": _delete("turns", 1, "headers"),
     "null-answer-headers": _set(None, "turns", 1, "headers"),
+    "steers": _set(
+        [
+            {
+                "after_event": 1,
+                "offset_ms": 2.5,
+                "request": {"type": "response.steer", "previous_response_id": "resp_1", "input": "x"},
+            }
+        ],
+        "turns",
+        0,
+        "steers",
+    ),
 }
 
 

@@ -93,6 +93,7 @@ def sim(_shared_server: SimulatorServer) -> SimulatorServer:
     app.handshakes.clear()
     app.event_delay_s = 0.0
     app.close_after_events = None
+    app.max_active_responses = 16
     return SimulatorServer(app.simulator, app, _shared_server.runner)
 
 
@@ -548,3 +549,122 @@ def test_server_urls_and_arguments(sim: SimulatorServer) -> None:
         serve_simulator(Script([Text("x")]), simulator=Simulator()),
     ):
         pass
+
+
+# -- the service's connection rules: lanes, active responses, steering -------------------------------
+
+
+def test_bad_lane_names_and_the_33rd_lane_are_refused_and_the_connection_goes_on(
+    sim: SimulatorServer,
+) -> None:
+    with _ws(sim) as ws:
+        ws.send(json.dumps({"type": "response.create", "input": "hi", "stream_id": "no spaces"}))
+        bad = json.loads(ws.recv(timeout=WAIT_S))
+        for n in range(32):
+            ws.send(json.dumps({"type": "response.create", "input": "hi", "stream_id": f"l{n}"}))
+            assert _raw_turn(ws)[-1]["type"] == "response.completed"
+        ws.send(json.dumps({"type": "response.create", "input": "hi", "stream_id": "l32"}))
+        limit = json.loads(ws.recv(timeout=WAIT_S))
+        ws.send(json.dumps({"type": "response.create", "input": "hi", "stream_id": "l3"}))
+        again = _raw_turn(ws)
+    assert bad["error"]["code"] == "invalid_stream_id" and "stream_id" not in bad
+    assert limit["error"]["code"] == "websocket_stream_limit_reached" and limit["stream_id"] == "l32"
+    assert again[-1]["type"] == "response.completed" and again[-1]["stream_id"] == "l3"
+
+
+def _most_active(sim: SimulatorServer, lanes: int) -> int:
+    with _ws(sim) as ws:
+        for n in range(lanes):
+            ws.send(json.dumps({"type": "response.create", "input": "hi", "stream_id": f"l{n}"}))
+        active: set[str] = set()
+        most = done = 0
+        while done < lanes:
+            frame = json.loads(ws.recv(timeout=WAIT_S))
+            if frame["type"] == "response.created":
+                active.add(frame["stream_id"])
+                most = max(most, len(active))
+            elif frame["type"] == "response.completed":
+                active.discard(frame["stream_id"])
+                done += 1
+    return most
+
+
+def test_at_most_16_responses_generate_at_once_unless_raised(sim: SimulatorServer) -> None:
+    sim.app.event_delay_s = 0.005
+    assert _most_active(sim, 20) == 16
+    sim.app.max_active_responses = 64
+    assert _most_active(sim, 20) == 20
+
+
+def test_a_steer_ends_the_streaming_response_and_its_successor_answers_the_steered_input(
+    sim: SimulatorServer,
+) -> None:
+    # A text answer: a response that waits for tool output keeps steers pending instead.
+    simulator = sim.app.simulator = Simulator(Script([Text("A long answer, streamed slowly.")]))
+    sim.app.event_delay_s = 0.01
+    with _ws(sim) as ws:
+        ws.send(json.dumps({"type": "response.create", "input": "hi", "store": False, "stream_id": "s"}))
+        created = json.loads(ws.recv(timeout=WAIT_S))
+        steered = created["response"]["id"]
+        ws.send(json.dumps({"type": "response.steer", "previous_response_id": steered, "input": "shorter"}))
+        frames = _raw_turn(ws)  # up to the steered ending
+        frames += _raw_turn(ws)  # the successor
+    types = [frame["type"] for frame in frames]
+    assert types[0] == "response.steer.accepted" and frames[0]["steer"]["previous_response_id"] == steered
+    ending = frames[types.index("response.incomplete")]
+    assert ending["response"]["id"] == steered
+    assert ending["response"]["incomplete_details"] == {"reason": "steered"}
+    successor = frames[types.index("response.incomplete") + 1]
+    assert successor["type"] == "response.created" and successor["response"]["id"] != steered
+    assert types[-1] == "response.completed"
+    assert all(frame["stream_id"] == "s" for frame in frames)
+    # The steered response's events are numbered once, the steer's answer included.
+    numbers = [frame["sequence_number"] for frame in frames[: types.index("response.incomplete") + 1]]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert simulator.requests[-1]["input"][-1] == {"role": "user", "content": "shorter"}
+
+
+def test_steers_the_service_would_fail(sim: SimulatorServer) -> None:
+    with _ws(sim) as ws:
+        ws.send(json.dumps({"type": "response.create", "input": "hi", "store": False}))
+        finished = _raw_turn(ws)[0]["response"]["id"]
+        answers = []
+        for target, given in ((finished, "more"), ("resp_unknown", "more"), (finished, [])):
+            ws.send(json.dumps({"type": "response.steer", "previous_response_id": target, "input": given}))
+            answers.append(json.loads(ws.recv(timeout=WAIT_S)))
+    assert [answer["type"] for answer in answers] == ["response.steer.failed"] * 3
+    assert [answer["error"]["code"] for answer in answers] == [
+        "response_already_completed",
+        "response_not_found",
+        "invalid_input",
+    ]
+    assert answers[1]["steer"] == {"input": "more", "previous_response_id": "resp_unknown"}
+
+
+def test_a_steer_of_a_response_that_waits_for_tool_output_is_pending_then_prepended(
+    sim: SimulatorServer,
+) -> None:
+    sim.app.event_delay_s = 0.01
+    with _ws(sim) as ws:
+        ws.send(json.dumps({"type": "response.create", "input": "weather?", "store": False}))
+        created = json.loads(ws.recv(timeout=WAIT_S))
+        target = created["response"]["id"]
+        ws.send(json.dumps({"type": "response.steer", "previous_response_id": target, "input": "and Rome"}))
+        frames = _raw_turn(ws)
+        pending = json.loads(ws.recv(timeout=WAIT_S))
+        call_id = frames[-1]["response"]["output"][0]["call_id"]
+        output = {"type": "function_call_output", "call_id": call_id, "output": "{}"}
+        ws.send(
+            json.dumps(
+                {"type": "response.create", "previous_response_id": target, "input": [output], "store": False}
+            )
+        )
+        _raw_turn(ws)
+    types = [frame["type"] for frame in frames]
+    assert "response.steer.accepted" in types and "response.incomplete" not in types
+    assert types[-1] == "response.completed"
+    assert pending["type"] == "response.steer.pending"
+    assert pending["reason"] == "waiting_for_required_input"
+    assert pending["required_input"] == [{"type": "function_call_output", "call_id": call_id}]
+    # The queued steer goes first in the continuation the client sent.
+    assert sim.simulator.requests[-1]["input"] == [{"role": "user", "content": "and Rome"}, output]

@@ -104,6 +104,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("rws_strict", help="on (default) or off: the ini twin of --rws-strict", default=None)
     option(
+        "--rws-connection-max-age",
+        "rws_connection_max_age",
+        "seconds a WebSocket connection may live, as the service's 60-minute limit: a response.create "
+        "on an older one gets websocket_connection_limit_reached and the close (default 3600)",
+        "SECONDS",
+    )
+    option(
         "--rws-budgets", "rws_budgets", "enforce (default), warn or off: what a broken budget does", "MODE"
     )
     option(

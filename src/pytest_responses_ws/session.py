@@ -33,6 +33,7 @@ from .config import (
     parse_allow_hosts,
     parse_budget_mode,
     parse_budget_scale,
+    parse_connection_max_age,
     parse_lock_timeout,
     parse_record_mode,
     parse_seconds,
@@ -60,6 +61,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "upstream_first_event_timeout": ("rws_upstream_first_event_timeout", parse_seconds),
     "upstream_idle_timeout": ("rws_upstream_idle_timeout", parse_seconds),
     "strict": ("rws_strict", parse_switch),
+    "connection_max_age": ("rws_connection_max_age", parse_connection_max_age),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report

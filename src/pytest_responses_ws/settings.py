@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .cassette.model import TRANSPORTS, Transport
+from .core.service_errors import SERVICE_CONNECTION_MAX_AGE_S
 from .errors import RwsError
 from .guard import AllowList, split_host_list
 
@@ -82,6 +83,9 @@ class Settings:
     #: Replay refuses what the service refuses: a chain from a ``store: false`` response
     #: that is not in the connection's local cache gets ``previous_response_not_found``.
     strict: bool = True
+    #: The service's age limit of a WebSocket connection in seconds: a ``response.create``
+    #: on an older connection gets ``websocket_connection_limit_reached`` and the close.
+    connection_max_age: float = SERVICE_CONNECTION_MAX_AGE_S
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -98,6 +102,7 @@ SETTING_KEYS = (
     "upstream_first_event_timeout",
     "upstream_idle_timeout",
     "strict",
+    "connection_max_age",
 )
 #: Settings that are a bound in seconds on a wait.
 TIMEOUT_KEYS = ("upstream_first_event_timeout", "upstream_idle_timeout")
@@ -191,6 +196,19 @@ def parse_seconds(value: Any, source: str) -> float:
         seconds = math.nan
     if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
         raise _usage(source, f"timeout {value!r} must be a positive number of seconds such as 30 or 0.5")
+    return seconds
+
+
+def parse_connection_max_age(value: Any, source: str) -> float:
+    """The WebSocket connection age limit: a positive, finite number of seconds."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise _usage(
+            source, f"connection max age {value!r} must be a positive number of seconds such as 3600 or 0.05"
+        )
     return seconds
 
 
@@ -288,6 +306,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return parse_seconds(value, source)
     if key == "strict":
         return parse_switch(value, source)
+    if key == "connection_max_age":
+        return parse_connection_max_age(value, source)
     if key in ("allow_playback_repeats", "redirect"):
         if not isinstance(value, bool):
             raise _usage(source, f"{key} must be True or False, got {value!r}")

@@ -18,6 +18,7 @@ from pytest_responses_ws.cassette.model import (
     ConnectionClose,
     ConnectionRecord,
     RecordedEvent,
+    RecordedSteer,
     RecordedWith,
     Turn,
 )
@@ -471,3 +472,54 @@ def test_any_corruption_is_reported_as_a_format_error(data: st.DataObject) -> No
         assert pointer == "" or any(
             pointer == _pointer(p) or pointer.rsplit("/", 1)[0] == _pointer(p) for p in _paths(document)
         )
+
+
+# -- steers (additive, optional) ----------------------------------------------------------------------
+
+
+_STEER = {"type": "response.steer", "previous_response_id": "resp_1", "input": "in French"}
+
+
+def test_steers_round_trip_and_are_written_only_for_steered_turns() -> None:
+    steered = _turn(3, steers=(RecordedSteer(2, 12.5, dict(_STEER)),))
+    text = encode_cassette(_cassette(steered, _turn(2)))
+    decoded = decode_cassette(text)
+    assert decoded.turns[0].steers == steered.steers
+    assert decoded.turns[1].steers == ()
+    document = json.loads(text)
+    assert "steers" in document["turns"][0] and "steers" not in document["turns"][1]
+
+
+def test_a_cassette_without_steers_decodes_as_before() -> None:
+    document = _valid_document()
+    assert all("steers" not in turn for turn in document["turns"])
+    assert all(turn.steers == () for turn in decode_cassette(json.dumps(document)).turns)
+
+
+@pytest.mark.parametrize(
+    ("steer", "pointer", "problem"),
+    [
+        ({"offset_ms": 1, "request": _STEER}, "/turns/0/steers/0/after_event", "required field is missing"),
+        (
+            {"after_event": 4, "offset_ms": 1, "request": _STEER},
+            "/turns/0/steers/0/after_event",
+            "expected 0 to 3",
+        ),
+        (
+            {"after_event": 1, "offset_ms": 1, "request": {**_STEER, "type": "response.create"}},
+            "/turns/0/steers/0/request/type",
+            "expected 'response.steer'",
+        ),
+        (
+            {"after_event": 1, "offset_ms": "soon", "request": _STEER},
+            "/turns/0/steers/0/offset_ms",
+            "a number",
+        ),
+    ],
+)
+def test_a_bad_steer_names_its_pointer(steer: dict[str, Any], pointer: str, problem: str) -> None:
+    document = _valid_document()
+    document["turns"][0]["steers"] = [steer]
+    error = _decode_error(document)
+    assert error.pointer == pointer
+    assert problem in str(error)

@@ -243,6 +243,10 @@ def test_every_setting_key_is_parsed() -> None:
         ("upstream_first_event_timeout", "soon", "positive number of seconds"),
         ("upstream_idle_timeout", float("inf"), "positive number of seconds"),
         ("upstream_idle_timeout", True, "positive number of seconds"),
+        ("connection_max_age", 0, "positive number of seconds"),
+        ("connection_max_age", "an hour", "positive number of seconds"),
+        ("connection_max_age", float("nan"), "positive number of seconds"),
+        ("connection_max_age", False, "positive number of seconds"),
     ],
 )
 def test_bad_values_name_their_source_and_key(key: str, value: Any, words: str) -> None:
@@ -308,6 +312,7 @@ def test_usage_errors_are_prefixed_with_the_plugin_name() -> None:
         ("parse_transports", "tcp"),
         ("parse_upstream", "localhost"),
         ("parse_allow_hosts", [3]),
+        ("parse_connection_max_age", -1),
     ],
 )
 def test_settings_raise_a_plain_error_that_config_shows_as_a_usage_error(parse: str, value: Any) -> None:
@@ -355,3 +360,12 @@ def test_strict_defaults_on_and_rejects_other_words() -> None:
     assert config.resolve_settings(cli={}, marker={}, fixture={}, ini={}).strict is True
     with pytest.raises(pytest.UsageError, match=r"strict: expected on or off"):
         config.resolve_settings(cli={"strict": "maybe"}, marker={}, fixture={}, ini={})
+
+
+def test_connection_max_age_defaults_to_the_services_hour_and_scales_down() -> None:
+    assert _resolve().connection_max_age == 3600.0
+    assert _resolve(marker={"connection_max_age": 0.05}).connection_max_age == 0.05
+    assert (
+        _resolve(fixture={"connection_max_age": "2"}, cli={"connection_max_age": "0.2"}).connection_max_age
+        == 0.2
+    )

@@ -9,16 +9,19 @@ from typing import Any
 
 import pytest
 
-from pytest_responses_ws.cassette.model import RecordedEvent, Transport, Turn
+from pytest_responses_ws.cassette.model import RecordedEvent, RecordedSteer, Transport, Turn
 from pytest_responses_ws.core.engine import (
     MISS_HTTP_STATUS,
     TEST_FAILED_CLOSE_CODE,
     EngineSettings,
     FailTurn,
     Forward,
+    ForwardSteer,
     PlayFrames,
     PlayHttp,
     RejectTurn,
+    ResumeSteer,
+    SteerRequest,
     TurnEngine,
     TurnRequest,
 )
@@ -518,3 +521,207 @@ def test_record_only_never_rejects() -> None:
     engine = _engine(replays=False, records=True)
     engine.on_recorded(replace(_unstored("first", "resp_live"), connection=4), at_ns=10)
     assert isinstance(engine.on_create(_create(_chain("next", "resp_live"), connection=5)), Forward)
+
+
+# -- the service's connection rules: lanes, the age limit ------------------------------------------
+
+
+def _error_code(event: dict[str, Any]) -> str:
+    return str(event["error"]["code"])
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 257, "émoji", 7, ["lane"]])
+def test_a_stream_id_that_is_not_a_lane_name_gets_invalid_stream_id(bad: object) -> None:
+    engine = _engine((_turn("hello", "resp_1"),))
+    action = engine.on_create(_create(_request("hello", stream_id=bad)))
+    assert isinstance(action, RejectTurn)
+    assert _error_code(action.event) == "invalid_stream_id"
+    assert "stream_id" not in action.event  # never echoed
+    assert action.close_code is None and action.failures == ()
+    # The connection goes on, and the recorded turn is still there for the next request.
+    assert isinstance(engine.on_create(_create(_request("hello"))), PlayFrames)
+
+
+def test_the_33rd_named_lane_of_a_connection_gets_the_stream_limit() -> None:
+    engine = _engine((_turn("hello", "resp_1"),), strict=False)
+    engine.index.allow_repeats = True
+    for n in range(32):
+        assert isinstance(
+            engine.on_create(_create(_request("hello", stream_id=f"l{n}"), lane=f"l{n}")), PlayFrames
+        )
+    action = engine.on_create(_create(_request("hello", stream_id="l32"), lane="l32"))
+    assert isinstance(action, RejectTurn)
+    assert _error_code(action.event) == "websocket_stream_limit_reached"
+    assert action.event["stream_id"] == "l32"
+    # Lanes it has, the default lane and another connection are unaffected.
+    assert isinstance(engine.on_create(_create(_request("hello", stream_id="l5"), lane="l5")), PlayFrames)
+    assert isinstance(engine.on_create(_create(_request("hello"))), PlayFrames)
+    other = _create(_request("hello", stream_id="l32"), lane="l32", connection=1)
+    assert isinstance(engine.on_create(other), PlayFrames)
+
+
+def test_lane_rules_are_the_upstreams_while_recording() -> None:
+    engine = _engine(replays=False, records=True)
+    assert isinstance(engine.on_create(_create(_request("hello", stream_id="not a lane"))), Forward)
+
+
+def test_recorded_rule_refusals_are_never_served_from_the_cassette() -> None:
+    refusal = Turn(
+        request=_request("hello", stream_id="bad lane"),
+        events=(
+            RecordedEvent(0.0, {"type": "error", "status": 400, "error": {"code": "invalid_stream_id"}}),
+        ),
+        outcome="error",
+    )
+    engine = _engine((refusal, _turn("hello", "resp_1")))
+    # The same content on a good lane gets the recorded answer, not the refusal.
+    action = engine.on_create(_create(_request("hello", stream_id="good"), lane="good"))
+    assert isinstance(action, PlayFrames)
+    assert '"resp_1"' in action.frames[0]
+
+
+def _aged(create: TurnRequest, opened_ns: int) -> TurnRequest:
+    return replace(create, connection_opened_ns=opened_ns)
+
+
+def _engine_max_age(max_age_s: float, **kwargs: Any) -> TurnEngine:
+    engine = _engine(**kwargs)
+    engine.settings = replace(engine.settings, connection_max_age_s=max_age_s)
+    return TurnEngine(engine.settings, kwargs.get("turns", (_turn("hello", "resp_1"),)))
+
+
+def test_a_create_on_a_connection_past_its_age_gets_the_limit_and_a_normal_close() -> None:
+    engine = _engine_max_age(0.05)
+    at_limit = _aged(_create(_request("hello"), at_ns=50_000_000), opened_ns=0)
+    assert isinstance(engine.on_create(at_limit), PlayFrames)
+    past = _aged(_create(_request("hello"), at_ns=50_000_001, lane="l1"), opened_ns=0)
+    action = engine.on_create(past)
+    assert isinstance(action, RejectTurn)
+    assert _error_code(action.event) == "websocket_connection_limit_reached"
+    assert "(0.05 seconds)" in action.event["error"]["message"]
+    assert action.event["stream_id"] == "l1"
+    assert action.close_code == 1000 and action.failures == ()
+    assert action.trace.outcome == "error"
+
+
+def test_the_age_limit_stands_in_front_of_the_upstream_while_recording() -> None:
+    engine = _engine_max_age(1.0, replays=False, records=True, turns=())
+    past = _aged(_create(_request("hello"), at_ns=2_000_000_000), opened_ns=0)
+    action = engine.on_create(past)
+    assert isinstance(action, RejectTurn) and action.close_code == 1000
+    young = _aged(_create(_request("hello"), at_ns=2_000_000_000), opened_ns=1_500_000_000)
+    assert isinstance(engine.on_create(young), Forward)
+
+
+def test_the_default_age_limit_is_the_services_hour() -> None:
+    engine = _engine((_turn("hello", "resp_1"), _turn("hello", "resp_2")))
+    assert engine.settings.connection_max_age_s == 3600
+    hour_ns = 3600 * 10**9
+    assert isinstance(engine.on_create(_aged(_create(_request("hello"), at_ns=hour_ns), 0)), PlayFrames)
+    assert isinstance(engine.on_create(_aged(_create(_request("hello"), at_ns=hour_ns + 1), 0)), RejectTurn)
+
+
+# -- steers ------------------------------------------------------------------------------------------
+
+
+def _steer_request(parent: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "response.steer",
+        "previous_response_id": parent,
+        "input": [{"role": "user", "content": text}],
+    }
+
+
+def _steered_turn() -> Turn:
+    base = _turn("story", "resp_1", terminal=False)
+    incomplete = {"id": "resp_1", "status": "incomplete", "incomplete_details": {"reason": "steered"}}
+    successor = {"id": "resp_2", "object": "response", "status": "completed", "output": []}
+    events = (
+        *base.events,
+        RecordedEvent(20.0, {"type": "response.steer.accepted", "steer": {"id": "steer_1"}}),
+        RecordedEvent(21.0, {"type": "response.incomplete", "response": incomplete}),
+        RecordedEvent(22.0, {"type": "response.created", "response": {**successor, "status": "in_progress"}}),
+        RecordedEvent(30.0, {"type": "response.completed", "response": successor}),
+    )
+    return replace(
+        base, events=events, steers=(RecordedSteer(2, 15.0, _steer_request("resp_1", "in French")),)
+    )
+
+
+def _steer(request: dict[str, Any], connection: int = 0) -> SteerRequest:
+    return SteerRequest(
+        connection, request, json.dumps(request).encode(), f"request 2 on WebSocket connection {connection}"
+    )
+
+
+def test_a_steered_turn_plays_with_a_hold_at_the_recorded_steer() -> None:
+    engine = _engine((_steered_turn(),), timing_factor=2.0)
+    action = engine.on_create(_create(_request("story")))
+    assert isinstance(action, PlayFrames)
+    assert len(action.frames) == 6
+    (hold,) = action.holds
+    assert hold.index == 2  # the steer's answers and the successor wait for it
+    assert hold.at_s == pytest.approx(0.030)  # 15 ms, paced at 2x
+    assert hold.timeout_s == engine.settings.idle_timeout_s
+    assert "was steered in the recording after event 2" in str(hold.missed.failures[0])
+    assert hold.missed.close_code == TEST_FAILED_CLOSE_CODE
+    # The client's steer releases it, once.
+    resumed = engine.on_steer(_steer(_steer_request("resp_1", "in French")))
+    assert isinstance(resumed, ResumeSteer) and resumed.token == hold.token
+    again = engine.on_steer(_steer(_steer_request("resp_1", "in French")))
+    assert isinstance(again, FailTurn)
+    assert "recorded steers were all used" in str(again.failures[0])
+
+
+def test_a_turn_without_steers_has_no_hold() -> None:
+    engine = _engine((_turn("hello", "resp_1"),))
+    action = engine.on_create(_create(_request("hello")))
+    assert isinstance(action, PlayFrames) and action.holds == ()
+
+
+def test_a_steer_with_other_input_is_a_miss_naming_both() -> None:
+    engine = _engine((_steered_turn(),))
+    engine.on_create(_create(_request("story")))
+    action = engine.on_steer(_steer(_steer_request("resp_1", "in German")))
+    assert isinstance(action, FailTurn)
+    (failure,) = action.failures
+    assert isinstance(failure, CassetteMissError)
+    report = str(failure)
+    assert "response.steer (request 2 on WebSocket connection 0) matched no recorded steer" in report
+    assert "recorded turn 0 was steered with different input" in report
+    assert "in French" in report and "in German" in report
+    assert _error_code(action.event) == MISS_ERROR_CODE
+    assert action.close_code == TEST_FAILED_CLOSE_CODE
+
+
+def test_a_steer_on_another_connection_or_for_an_unknown_response_is_a_miss() -> None:
+    engine = _engine((_steered_turn(),))
+    engine.on_create(_create(_request("story")))
+    for steer in (
+        _steer(_steer_request("resp_1", "in French"), connection=1),
+        _steer(_steer_request("resp_unknown", "in French")),
+    ):
+        action = engine.on_steer(steer)
+        assert isinstance(action, FailTurn)
+        assert "no turn replaying on this connection was steered from response" in str(action.failures[0])
+
+
+def test_steers_go_upstream_while_recording() -> None:
+    engine = _engine(replays=False, records=True)
+    steer = _steer(_steer_request("resp_9", "in French"))
+    action = engine.on_steer(steer)
+    assert isinstance(action, ForwardSteer) and action.body == steer.raw
+
+
+def test_each_recorded_steer_of_a_turn_is_a_hold_released_by_its_own_steer() -> None:
+    once = _steered_turn()
+    later = RecordedSteer(4, 25.0, _steer_request("resp_2", "shorter"))
+    twice = replace(once, steers=(later, *once.steers))  # listed out of order: played front to back
+    engine = _engine((twice,))
+    action = engine.on_create(_create(_request("story")))
+    assert isinstance(action, PlayFrames)
+    assert [hold.index for hold in action.holds] == [2, 4]
+    first = engine.on_steer(_steer(_steer_request("resp_1", "in French")))
+    second = engine.on_steer(_steer(_steer_request("resp_2", "shorter")))
+    assert isinstance(first, ResumeSteer) and isinstance(second, ResumeSteer)
+    assert [first.token, second.token] == [hold.token for hold in action.holds]

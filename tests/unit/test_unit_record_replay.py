@@ -470,3 +470,80 @@ def test_a_recorded_wait_longer_than_the_recording_bounds_is_found(
         assert stall is None
     else:
         assert stall is not None and stall[0] == expected[0] and stall[1].startswith(expected[1])
+
+
+# -- steers ------------------------------------------------------------------------------------------------
+
+
+def _steered_ending(response_id: str) -> dict[str, Any]:
+    response = {**_response(response_id, "incomplete"), "incomplete_details": {"reason": "steered"}}
+    return {"type": "response.incomplete", "response": response}
+
+
+def _created(response_id: str) -> dict[str, Any]:
+    return {"type": "response.created", "response": _response(response_id, "in_progress")}
+
+
+def test_a_steer_is_kept_with_the_turn_it_steers_and_the_successor_stays_in_that_turn() -> None:
+    recorder, conn = _ws_recorder()
+    recorder.start_turn(conn, {"input": "story"}, ORIGIN + 10 * MS, transport="ws")
+    recorder.on_event(conn, _created("resp_1"), ORIGIN + 11 * MS)
+    recorder.on_event(conn, _delta("once"), ORIGIN + 12 * MS)
+    steer = {"type": "response.steer", "previous_response_id": "resp_1", "input": "in French"}
+    assert recorder.on_steer(conn, steer, ORIGIN + 14 * MS)
+    recorder.on_event(conn, {"type": "response.steer.accepted", "steer": {"id": "s1"}}, ORIGIN + 15 * MS)
+    # The steered ending does not end the turn: the successor follows in it.
+    assert recorder.on_event(conn, _steered_ending("resp_1"), ORIGIN + 16 * MS) is None
+    assert recorder.on_event(conn, _created("resp_2"), ORIGIN + 17 * MS) is None
+    turn = recorder.on_event(conn, _terminal("response.completed", "resp_2"), ORIGIN + 20 * MS)
+    assert turn is not None
+    assert [event.type for event in turn.events] == [
+        "response.created",
+        "response.output_text.delta",
+        "response.steer.accepted",
+        "response.incomplete",
+        "response.created",
+        "response.completed",
+    ]
+    (kept,) = turn.steers
+    assert kept.after_event == 2 and kept.offset_ms == 4.0 and kept.request == steer
+    assert turn.outcome == "completed"
+
+
+def test_a_steer_for_no_pending_turn_is_not_kept() -> None:
+    recorder, conn = _ws_recorder()
+    steer = {"type": "response.steer", "previous_response_id": "resp_gone", "input": "x"}
+    assert not recorder.on_steer(conn, steer, ORIGIN + MS)
+    assert not recorder.on_steer(conn + 1, steer, ORIGIN + MS)
+
+
+def test_an_incomplete_response_that_was_not_steered_still_ends_its_turn() -> None:
+    recorder, conn = _ws_recorder()
+    recorder.start_turn(conn, {"input": "x"}, ORIGIN + MS, transport="ws")
+    turn = recorder.on_event(conn, _terminal("response.incomplete", "resp_1"), ORIGIN + 2 * MS)
+    assert turn is not None and turn.outcome == "incomplete"
+
+
+def test_a_late_pending_answer_joins_the_stored_turn_whose_steer_it_answers() -> None:
+    recorder, conn = _ws_recorder()
+    recorder.start_turn(conn, {"input": "weather?"}, ORIGIN + 10 * MS, transport="ws")
+    recorder.on_event(conn, _created("resp_1"), ORIGIN + 11 * MS)
+    steer = {"type": "response.steer", "previous_response_id": "resp_1", "input": "and Rome"}
+    assert recorder.on_steer(conn, steer, ORIGIN + 12 * MS)
+    accepted = {"type": "response.steer.accepted", "steer": {"id": "s1", "previous_response_id": "resp_1"}}
+    recorder.on_event(conn, accepted, ORIGIN + 13 * MS)
+    stored = recorder.on_event(conn, _terminal("response.completed", "resp_1"), ORIGIN + 14 * MS)
+    assert stored is not None
+    pending = {
+        "type": "response.steer.pending",
+        "reason": "waiting_for_required_input",
+        "steer": {"id": "s1", "previous_response_id": "resp_1"},
+    }
+    assert recorder.on_event(conn, pending, ORIGIN + 15 * MS) is None
+    (turn,) = recorder.turns
+    assert [event.type for event in turn.events][-2:] == ["response.completed", "response.steer.pending"]
+    assert turn.events[-1].offset_ms == 5.0
+    # A failed steer of its own (no id this turn accepted) is not this turn's.
+    other = {"type": "response.steer.failed", "steer": {"previous_response_id": "resp_1", "input": "x"}}
+    recorder.on_event(conn, other, ORIGIN + 16 * MS)
+    assert len(recorder.turns[0].events) == len(turn.events)

@@ -25,6 +25,7 @@ from .model import (
     ConnectionClose,
     ConnectionRecord,
     RecordedEvent,
+    RecordedSteer,
     RecordedWith,
     Transport,
     Turn,
@@ -72,6 +73,13 @@ def _turn_text(turn: Turn, indent: str) -> str:
     fields.append(("request", _request_text(turn.request, indent + "  ")))
     if turn.body is not None:
         fields.append(("body", _compact(turn.body)))
+    if turn.steers:
+        # Written only for steered turns: older cassettes (and readers) never see the field.
+        steers = [
+            _compact({"after_event": s.after_event, "offset_ms": s.offset_ms, "request": s.request})
+            for s in turn.steers
+        ]
+        fields.append(("steers", _lines(steers, indent + "  ")))
     events = [_compact({"offset_ms": event.offset_ms, "data": event.data}) for event in turn.events]
     fields.append(("events", _lines(events, indent + "  ")))
     return _object(fields, indent)
@@ -189,6 +197,20 @@ def _decode_event(r: _Reader, raw: Any, pointer: str) -> RecordedEvent:
     return RecordedEvent(offset, data)
 
 
+def _decode_steer(r: _Reader, raw: Any, pointer: str, events: int) -> RecordedSteer:
+    steer = r.obj(raw, pointer)
+    after = r.integer(r.field(steer, "after_event", pointer), f"{pointer}/after_event")
+    if not 0 <= after <= events:
+        r.fail(f"{pointer}/after_event", f"expected 0 to {events} (the turn's event count), found {after}")
+    offset = r.number(r.field(steer, "offset_ms", pointer), f"{pointer}/offset_ms")
+    if not math.isfinite(offset):
+        r.fail(f"{pointer}/offset_ms", f"expected a finite number of milliseconds, found {offset}")
+    request = r.obj(r.field(steer, "request", pointer), f"{pointer}/request")
+    if request.get("type") != "response.steer":
+        r.fail(f"{pointer}/request/type", f"expected 'response.steer', found {_compact(request.get('type'))}")
+    return RecordedSteer(after, offset, request)
+
+
 def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
     turn = r.obj(raw, pointer)
     request = r.obj(r.field(turn, "request", pointer), f"{pointer}/request")
@@ -201,6 +223,10 @@ def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
     body = r.optional(r.field(turn, "body", pointer, required=False), r.obj, f"{pointer}/body")
     lane = r.field(turn, "lane", pointer, required=False)
     headers = _decode_answer_headers(r, turn.get("headers"), f"{pointer}/headers")
+    steers_raw = r.arr(turn.get("steers", []), f"{pointer}/steers")
+    steers = tuple(
+        _decode_steer(r, s, f"{pointer}/steers/{i}", len(events)) for i, s in enumerate(steers_raw)
+    )
     return Turn(
         request=request,
         events=events,
@@ -212,6 +238,7 @@ def _decode_turn(r: _Reader, raw: Any, pointer: str) -> Turn:
         body=body,
         started_at_ms=r.number(turn.get("started_at_ms", 0.0), f"{pointer}/started_at_ms"),
         headers=headers,
+        steers=steers,
     )
 
 

@@ -60,6 +60,21 @@ class ConnectionRecord:
 
 
 @dataclass(frozen=True)
+class RecordedSteer:
+    """A ``response.steer`` the client sent while a turn's response was streaming.
+
+    ``after_event`` events of the turn had arrived when it was sent, ``offset_ms`` after
+    the turn's request. The events that answer it (``response.steer.accepted``, the
+    steered ``response.incomplete``, the successor's events) are in the turn's events.
+    """
+
+    after_event: int
+    offset_ms: float
+    #: The client event as sent (``type``, ``previous_response_id``, ``input``), redacted.
+    request: dict[str, JSON]
+
+
+@dataclass(frozen=True)
 class Turn:
     """One request and everything the server answered to it."""
 
@@ -79,6 +94,8 @@ class Turn:
     #: Headers of an HTTP error answer that clients act on (``retry-after`` and the like),
     #: names in lower case; empty for every other turn. See ``core.record.KEPT_RESPONSE_HEADERS``.
     headers: dict[str, str] = field(default_factory=dict)
+    #: Steers the client sent while this turn streamed (WebSocket only), in order.
+    steers: tuple[RecordedSteer, ...] = ()
 
     @property
     def response_id(self) -> str | None:

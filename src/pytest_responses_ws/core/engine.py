@@ -13,6 +13,10 @@ and returns what the server must do with it, as one of a few typed actions:
   error and the test goes on;
 * :class:`Forward` -- send this body to the upstream and record what comes back.
 
+A ``response.steer`` goes to :meth:`TurnEngine.on_steer`, which answers
+:class:`ResumeSteer` (a replayed turn held for this steer may go on), :class:`ForwardSteer`
+(recording) or :class:`FailTurn` (no recorded steer matches).
+
 The engine keeps the state a decision needs: the replay index, the frames encoded
 once per turn, what each connection created or was played (the service's
 connection-local cache, see :class:`ConnectionState`), and the trace of every turn for
@@ -25,9 +29,10 @@ around it.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +43,18 @@ from .explain import explain_miss
 from .match import MatchResult, TurnIndex, turn_response
 from .metrics import TurnTrace, finish_recorded
 from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, error_body, error_event, http_answer
+from .service_errors import (
+    CONNECTION_LIMIT_CODE,
+    INVALID_STREAM_ID_CODE,
+    SERVICE_CONNECTION_MAX_AGE_S,
+    SERVICE_MAX_LANES,
+    STREAM_LIMIT_CODE,
+    connection_limit_reached,
+    invalid_stream_id,
+    previous_response_not_found,
+    stream_limit_reached,
+)
 from .service_errors import NOT_FOUND_CODE as NOT_FOUND_CODE  # re-exported: first shipped here
-from .service_errors import previous_response_not_found
 
 #: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
 #: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
@@ -48,6 +63,13 @@ TEST_FAILED_CLOSE_CODE = 1008
 MISS_HTTP_STATUS = 400
 #: Turn outcomes of a request the service did not complete (see :class:`~..cassette.model.Turn`).
 FAILED_OUTCOMES = frozenset({"failed", "error", "http_error"})
+#: Close code after the service's connection age limit: a normal close, which the openai
+#: SDK does not reconnect on (the client must open a new connection, as with the service).
+CONNECTION_LIMIT_CLOSE_CODE = 1000
+#: A lane name the service accepts (compiled once: checked for each new lane only).
+LANE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+#: The service's refusals that replay decides itself (:meth:`TurnEngine._service_rules`).
+RULE_ERROR_CODES = frozenset({INVALID_STREAM_ID_CODE, STREAM_LIMIT_CODE, CONNECTION_LIMIT_CODE})
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,53 @@ class PlayFrames:
     trace: TurnTrace
     failures: tuple[RwsError, ...] = ()
     then: FailTurn | None = None
+    #: Points where the recording's client steered the turn: playback waits there.
+    holds: tuple[Hold, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Replay a steered turn: send nothing from frame ``index`` on until the client's steer.
+
+    The adapter waits for the :class:`ResumeSteer` carrying ``token``, at most
+    ``timeout_s`` (the idle bound), then ends the turn with ``missed``. ``at_s`` is when
+    the recording's client steered, on the turn's (paced) schedule: frames after the hold
+    are sent as long after the steer as they were recorded.
+    """
+
+    index: int
+    token: int
+    at_s: float
+    timeout_s: float
+    missed: FailTurn
+
+
+@dataclass(frozen=True)
+class SteerRequest:
+    """One ``response.steer`` as the WebSocket adapter received it."""
+
+    connection: int
+    request: dict[str, Any]
+    raw: bytes
+    where: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class ResumeSteer:
+    """The steer matches a recorded one: the playback held at ``token`` goes on."""
+
+    token: int
+    failures: tuple[RwsError, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForwardSteer:
+    """Record: send the steer upstream as the client sent it."""
+
+    body: bytes
+    failures: tuple[RwsError, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,9 +212,13 @@ class RejectTurn:
     body: dict[str, Any]
     trace: TurnTrace
     failures: tuple[RwsError, ...] = ()
+    #: WebSocket: close the connection with this code after the event (None: it stays open).
+    close_code: int | None = None
+    close_reason: str = ""
 
 
 Action = PlayFrames | PlayHttp | FailTurn | RejectTurn | Forward
+SteerAction = ResumeSteer | ForwardSteer | FailTurn
 
 
 @dataclass
@@ -160,6 +233,21 @@ class ConnectionState:
     #: the service's connection-local cache, the only place a ``store: false`` response
     #: can be chained from.
     cached: set[str] = field(default_factory=set)
+    #: Named lanes (``stream_id``) used on it: the service allows 32.
+    lanes: set[str] = field(default_factory=set)
+    #: Replayed turns waiting for a steer, by the response id the recorded steer names.
+    held: dict[str, deque[_HeldSteer]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _HeldSteer:
+    """A recorded steer a replayed turn waits for."""
+
+    token: int
+    position: int
+    #: The recorded steer's ``previous_response_id`` and ``input``, as canonical JSON.
+    key: str
+    request: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -181,6 +269,8 @@ class EngineSettings:
     idle_timeout_s: float = 60.0
     #: Refuse chains the service would refuse (``store: false`` responses not on the connection).
     strict: bool = True
+    #: The service's age limit of a WebSocket connection, in seconds (scaled down in tests).
+    connection_max_age_s: float = SERVICE_CONNECTION_MAX_AGE_S
 
 
 class TurnEngine:
@@ -206,6 +296,13 @@ class TurnEngine:
         self.unstored_ids: set[str] = set()
         for turn in self.index.turns:
             self._learn_store(turn)
+        self._max_age_ns = int(settings.connection_max_age_s * 1e9)
+        self._hold_tokens = 0
+        for position, turn in enumerate(self.index.turns):
+            if _refused_by_rule(turn):
+                # Replay gives these refusals itself, by the rules; as answers from the
+                # cassette they would be sent to the next request with the same content.
+                self.index.mark_played(position)
 
     # -- the decision -----------------------------------------------------------
 
@@ -226,6 +323,8 @@ class TurnEngine:
         )
         state.turns += 1
         self.traces.append(trace)
+        if turn.transport == "ws" and (refused := self._service_rules(turn, state, trace)) is not None:
+            return refused
         if self.settings.replays:
             if (
                 self.settings.strict
@@ -238,7 +337,10 @@ class TurnEngine:
                 trace.response_id = self.index.turns[result.turn].response_id
                 self._cache(state, turn.request, self.index.turns[result.turn])
                 if turn.transport == "ws":
-                    return self._play_frames(result.turn, turn.lane, trace)
+                    played = self._play_frames(result.turn, turn.lane, trace)
+                    if self.index.turns[result.turn].steers:
+                        return self._hold_for_steers(result.turn, state, played, turn.where)
+                    return played
                 return self._play_http(result.turn, turn.wants_stream, trace)
             if not self.settings.records:
                 trace.outcome = "miss"
@@ -318,6 +420,133 @@ class TurnEngine:
         if state is None:
             state = self._connections[connection] = ConnectionState()
         return state
+
+    # -- the service's connection rules (WebSocket) ---------------------------------
+
+    def _service_rules(
+        self, turn: TurnRequest, state: ConnectionState, trace: TurnTrace
+    ) -> RejectTurn | None:
+        """The service's own refusal of a ``response.create`` on this connection, if any.
+
+        The age limit holds in both modes (while recording it stands in front of the
+        upstream, so a short limit behaves the same); the lane rules only in replay, since
+        an upstream enforces its own.
+        """
+        opened = turn.connection_opened_ns
+        if opened is not None and turn.arrived_ns - opened > self._max_age_ns:
+            trace.outcome = "error"
+            error = connection_limit_reached(self.settings.connection_max_age_s)
+            return RejectTurn(
+                error.event(turn.lane),
+                error.status,
+                error.body(),
+                trace,
+                close_code=CONNECTION_LIMIT_CLOSE_CODE,
+                close_reason="connection limit reached",
+            )
+        if self.settings.records:
+            return None
+        lane = turn.request.get("stream_id")
+        if lane is None or (isinstance(lane, str) and lane in state.lanes):
+            return None  # the default lane, or one already admitted: a set lookup per turn
+        if not isinstance(lane, str) or LANE_NAME.fullmatch(lane) is None:
+            error = invalid_stream_id(lane)
+            trace.outcome = "error"
+            # Never echoed: it is not a lane name.
+            return RejectTurn(error.event(None), error.status, error.body(), trace)
+        if len(state.lanes) >= SERVICE_MAX_LANES:
+            error = stream_limit_reached()
+            trace.outcome = "error"
+            return RejectTurn(error.event(lane), error.status, error.body(), trace)
+        state.lanes.add(lane)
+        return None
+
+    # -- steers (WebSocket) ---------------------------------------------------------
+
+    def _hold_for_steers(
+        self, position: int, state: ConnectionState, played: PlayFrames, where: str
+    ) -> PlayFrames:
+        """A turn steered in its recording: its playback waits at each recorded steer for the
+        client's own, so the steered ending never comes before the steer."""
+        recorded = self.index.turns[position]
+        factor = self.settings.timing_factor or 0.0
+        timeout_s = self.settings.idle_timeout_s
+        holds = []
+        for steer in recorded.steers:
+            self._hold_tokens += 1
+            token = self._hold_tokens
+            target = str(steer.request.get("previous_response_id"))
+            state.held.setdefault(target, deque()).append(
+                _HeldSteer(token, position, _steer_key(steer.request), steer.request)
+            )
+            message = (
+                f"recorded turn {position} of {self.settings.cassette.name} ({where}) was steered in the "
+                f"recording after event {steer.after_event}, but the client sent no response.steer for "
+                f"response {target!r} within {timeout_s:g} s (upstream_idle_timeout); the rest of the "
+                "turn was not sent"
+            )
+            missed = FailTurn(
+                (RwsError(f"pytest-responses-ws: {message}"),),
+                error_event("rws_steer_missing", f"pytest-responses-ws: {message}", lane=played.lane),
+                TEST_FAILED_CLOSE_CODE,
+                "the recorded steer never came",
+                MISS_HTTP_STATUS,
+                error_body("rws_steer_missing", message),
+            )
+            holds.append(Hold(steer.after_event, token, steer.offset_ms / 1000 * factor, timeout_s, missed))
+        # Front to back, whatever order a hand-edited cassette lists them in.
+        return replace(played, holds=tuple(sorted(holds, key=lambda hold: hold.index)))
+
+    def on_steer(self, steer: SteerRequest) -> SteerAction:
+        """What to do with one ``response.steer``.
+
+        In replay it must match a steer recorded in a turn playing on the same connection
+        (same ``previous_response_id`` and input): that turn's held playback goes on.
+        While recording it goes upstream. Anything else fails the test with a miss report.
+        """
+        state = self.connection(steer.connection)
+        target = steer.request.get("previous_response_id")
+        waiting = state.held.get(target) if isinstance(target, str) else None
+        if waiting:
+            head = waiting[0]
+            if head.key == _steer_key(steer.request):
+                waiting.popleft()
+                return ResumeSteer(head.token)
+        if self.settings.records and (not self.settings.replays or target in state.created):
+            return ForwardSteer(steer.raw)
+        return self._steer_miss(steer, waiting[0] if waiting else None)
+
+    def _steer_miss(self, steer: SteerRequest, expected: _HeldSteer | None) -> FailTurn:
+        redactor = Redactor(self.settings.filter_headers)
+        redactor.learn(steer.headers)
+        redactor.learn_query(steer.query)
+        target = steer.request.get("previous_response_id")
+        if expected is None:
+            why = (
+                f"no turn replaying on this connection was steered from response {target!r} in the "
+                "recording (or its recorded steers were all used)"
+            )
+            detail = ""
+        else:
+            why = f"recorded turn {expected.position} was steered with different input"
+            detail = (
+                f"\n  recorded input: {redactor.scrub_text(_canonical(expected.request.get('input')))}"
+                f"\n  sent input:     {redactor.scrub_text(_canonical(steer.request.get('input')))}"
+            )
+        report = (
+            f"pytest-responses-ws: response.steer ({steer.where}) matched no recorded steer: {why}\n"
+            f"  cassette: {self.settings.cassette}{detail}\n"
+            f"  {self._record_hint()}"
+        )
+        message = f"pytest-responses-ws: response.steer ({steer.where}) matched no recorded steer; see the test report"
+        return FailTurn(
+            (CassetteMissError(report),),
+            error_event(MISS_ERROR_CODE, message),
+            TEST_FAILED_CLOSE_CODE,
+            "cassette miss, see the test report",
+            MISS_HTTP_STATUS,
+            error_body(MISS_ERROR_CODE, message),
+        )
 
     # -- connection-local state -------------------------------------------------
 
@@ -513,3 +742,20 @@ class TurnEngine:
             value = response.get("output")
             output = self._outputs[position] = list(value) if isinstance(value, list) else []
         return output
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _steer_key(request: Mapping[str, Any]) -> str:
+    """What a steer is matched on: the response it steers and its input."""
+    return _canonical([request.get("previous_response_id"), request.get("input")])
+
+
+def _refused_by_rule(turn: Turn) -> bool:
+    """Whether a recorded turn is the service refusing its request by a connection rule."""
+    if not turn.events or turn.events[0].type != "error":
+        return False
+    error = turn.events[0].data.get("error")
+    return isinstance(error, dict) and error.get("code") in RULE_ERROR_CODES

@@ -16,9 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..cassette.model import ConnectionClose, ConnectionRecord, RecordedEvent, Transport, Turn
+from ..cassette.model import ConnectionClose, ConnectionRecord, RecordedEvent, RecordedSteer, Transport, Turn
 from ..cassette.redact import Redactor, redact_request
-from .synthesize import TERMINAL_EVENT_TYPES
+from .synthesize import TERMINAL_EVENT_TYPES, ends_turn
+
+#: Answers to a steer that can come after its response's terminal event (``pending`` follows
+#: ``response.completed`` when the response waits for tool output).
+LATE_STEER_EVENTS = frozenset({"response.steer.pending", "response.steer.failed"})
 
 _OUTCOMES = {
     "response.completed": "completed",
@@ -90,9 +94,20 @@ class PendingTurn:
     events: list[RecordedEvent] = field(default_factory=list)
     #: Its position in :attr:`SessionRecorder.turns` once stored.
     stored: int | None = None
+    steers: list[RecordedSteer] = field(default_factory=list)
+    #: Responses created in this turn: its own, and the successors of its steers.
+    response_ids: set[str] = field(default_factory=set)
 
     def add(self, data: dict[str, Any], at_ns: int) -> None:
         self.events.append(RecordedEvent(_ms(at_ns - self.arrived_ns), data))
+        if data.get("type") == "response.created":
+            response = data.get("response")
+            if isinstance(response, dict) and isinstance(response.get("id"), str):
+                self.response_ids.add(response["id"])
+
+    def add_steer(self, data: dict[str, Any], at_ns: int) -> None:
+        """A ``response.steer`` for one of this turn's responses went upstream at ``at_ns``."""
+        self.steers.append(RecordedSteer(len(self.events), _ms(at_ns - self.arrived_ns), data))
 
 
 @dataclass
@@ -121,6 +136,8 @@ class SessionRecorder:
         self._http_pending: list[PendingTurn] = []
         self.turns: list[Turn] = []
         self.user_agent: str | None = None
+        #: Stored steered turns by connection and response id: where a late answer to a steer goes.
+        self._steered: dict[tuple[int, str], tuple[int, int]] = {}
 
     # -- connections ----------------------------------------------------------
 
@@ -215,6 +232,8 @@ class SessionRecorder:
 
     def on_event(self, connection_id: int, data: dict[str, Any], at_ns: int) -> Turn | None:
         """Route an upstream event to its turn; returns the stored turn when it ended."""
+        if data.get("type") in LATE_STEER_EVENTS and self._late_steer_answer(connection_id, data, at_ns):
+            return None
         lane_value = data.get("stream_id")
         lane = lane_value if isinstance(lane_value, str) else None
         conn = self._connections[connection_id]
@@ -229,10 +248,11 @@ class SessionRecorder:
             return None  # not part of a turn (a stray error, a keep-alive): forwarded, not kept
         pending = queue[0]
         pending.add(data, at_ns)
-        event_type = data.get("type")
-        if event_type not in TERMINAL_EVENT_TYPES:
+        if not ends_turn(data):
+            # A steered response.incomplete is followed by its successor, in the same turn.
             return None
         queue.popleft()
+        event_type = data.get("type")
         turn = self.store(pending, outcome=terminal_outcome(event_type))
         if event_type == "error" and turn.response_id is not None:
             conn.ended_by_error[lane] = pending
@@ -252,6 +272,45 @@ class SessionRecorder:
         outcome = terminal_outcome(event_type) if event_type in TERMINAL_EVENT_TYPES else turn.outcome
         late = RecordedEvent(pending.events[-1].offset_ms, self.redactor.scrub(data))
         self.turns[pending.stored] = dataclasses.replace(turn, events=(*turn.events, late), outcome=outcome)
+
+    def _late_steer_answer(self, connection_id: int, data: dict[str, Any], at_ns: int) -> bool:
+        """Keep a steer's answer that came after its turn was stored (``pending`` after
+        ``response.completed``) with that turn; False when no stored steered turn owns it."""
+        steer = data.get("steer")
+        if not isinstance(steer, dict):
+            return False
+        target = steer.get("previous_response_id")
+        owner = self._steered.get((connection_id, target)) if isinstance(target, str) else None
+        if owner is None:
+            return False
+        position, arrived_ns = owner
+        turn = self.turns[position]
+        accepted = {
+            e.data["steer"].get("id")
+            for e in turn.events
+            if e.type == "response.steer.accepted" and isinstance(e.data.get("steer"), dict)
+        }
+        if steer.get("id") not in accepted:
+            return False  # a steer of its own (at a finished response, say): not this turn's
+        event = RecordedEvent(_ms(at_ns - arrived_ns), self.redactor.scrub(data))
+        self.turns[position] = dataclasses.replace(turn, events=(*turn.events, event))
+        return True
+
+    def on_steer(self, connection_id: int, data: dict[str, Any], at_ns: int) -> bool:
+        """A client's ``response.steer`` went upstream: kept with the turn streaming the
+        response it steers. False when no such turn is pending (the steer is forwarded but
+        not kept; the upstream answers it with ``response.steer.failed``)."""
+        target = data.get("previous_response_id")
+        conn = self._connections.get(connection_id)
+        if conn is None or not isinstance(target, str):
+            return False
+        for queue in conn.lanes.values():
+            for pending in queue:
+                if target in pending.response_ids:
+                    self.redactor.learn_request(data)
+                    pending.add_steer(data, at_ns)
+                    return True
+        return False
 
     def store(
         self,
@@ -283,9 +342,16 @@ class SessionRecorder:
             body=None if body is None else scrub(body),
             started_at_ms=_ms(pending.arrived_ns - self._origin_ns),
             headers={name: loose(value) for name, value in kept.items()},
+            steers=tuple(
+                dataclasses.replace(steer, request=scrub(redact_request(steer.request)))
+                for steer in pending.steers
+            ),
         )
         pending.stored = len(self.turns)
         self.turns.append(turn)
+        if pending.steers:
+            for response_id in pending.response_ids:
+                self._steered[(pending.connection, response_id)] = (len(self.turns) - 1, pending.arrived_ns)
         return turn
 
     def _lane(self, lane: str | None) -> str | None:
@@ -304,6 +370,7 @@ class SessionRecorder:
                 body=None if turn.body is None else scrub(turn.body),
                 lane=self._lane(turn.lane),
                 headers={name: loose(value) for name, value in turn.headers.items()},
+                steers=tuple(dataclasses.replace(st, request=scrub(st.request)) for st in turn.steers),
             )
             for turn in self.turns
         ]

@@ -15,13 +15,39 @@ import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["TERMINAL_EVENT_TYPES", "response_from_events", "streamable_problem", "synthesize_events"]
+__all__ = [
+    "TERMINAL_EVENT_TYPES",
+    "ends_turn",
+    "is_steered_ending",
+    "response_from_events",
+    "streamable_problem",
+    "synthesize_events",
+]
 
 #: Event types that end a turn. ``response.done`` is the early-2026 WebSocket beta name and
 #: ``error`` ends a turn that never produced a response.
 TERMINAL_EVENT_TYPES: frozenset[str] = frozenset(
     {"response.completed", "response.failed", "response.incomplete", "response.done", "error"}
 )
+
+#: ``incomplete_details.reason`` of a response a ``response.steer`` ended: its successor follows.
+STEERED_REASON = "steered"
+
+
+def is_steered_ending(event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` ends a response because the client steered it (a successor follows)."""
+    if event.get("type") != "response.incomplete":
+        return False
+    response = event.get("response")
+    details = response.get("incomplete_details") if isinstance(response, Mapping) else None
+    return isinstance(details, Mapping) and details.get("reason") == STEERED_REASON
+
+
+def ends_turn(event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` ends its turn: a terminal event, but not a steered ending (the
+    successor the steer created belongs to the same turn)."""
+    return event.get("type") in TERMINAL_EVENT_TYPES and not is_steered_ending(event)
+
 
 # Terminal events that carry the final response object (everything terminal except ``error``).
 _RESPONSE_TERMINALS = TERMINAL_EVENT_TYPES - {"error"}

@@ -26,7 +26,7 @@ from .._version import __version__
 from ..cassette.model import Cassette, RecordedWith, Transport, Turn
 from ..cassette.redact import Redactor
 from ..cassette.store import CassetteLock, load_cassette, write_cassette_atomically
-from ..core.engine import Action, EngineSettings, TurnEngine, TurnRequest
+from ..core.engine import Action, EngineSettings, SteerAction, SteerRequest, TurnEngine, TurnRequest
 from ..core.match import MatchResult, TurnIndex
 from ..core.merge import merge_recording
 from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
@@ -97,6 +97,7 @@ class Mount:
                 first_event_timeout_s=settings.upstream_first_event_timeout,
                 idle_timeout_s=settings.upstream_idle_timeout,
                 strict=settings.strict,
+                connection_max_age_s=settings.connection_max_age,
             ),
             existing.turns if existing is not None else (),
         )
@@ -160,6 +161,14 @@ class Mount:
         """The engine's decision on one ``response.create``; the failures it names are reported."""
         with self.lock:
             action = self.engine.on_create(turn)
+        for failure in action.failures:
+            self.fail(failure)
+        return action
+
+    def on_steer(self, steer: SteerRequest) -> SteerAction:
+        """The engine's decision on one ``response.steer``; the failures it names are reported."""
+        with self.lock:
+            action = self.engine.on_steer(steer)
         for failure in action.failures:
             self.fail(failure)
         return action

@@ -4,7 +4,10 @@ Each ``response.create`` goes to the mount's turn engine, and the session acts o
 action it returns (play frames, fail and close, forward upstream); recording forwards
 frames both ways as they flow, through one upstream connection per client connection
 (``store: false`` chains resolve only on the same upstream socket). Named lanes
-(``stream_id``) are independent: with paced timing each lane plays in its own task.
+(``stream_id``) are independent: with paced timing each lane plays in its own task, and
+at most 16 responses play at once on a connection (more wait), as on the service. A
+replayed turn that was steered in its recording waits at the steer for the client's own
+``response.steer`` (the engine matches it).
 
 No client is left waiting: a turn the server cannot answer (a miss, a malformed frame,
 a replayed turn without a terminal event, an upstream that stopped answering) gets its
@@ -22,11 +25,25 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..core.engine import TEST_FAILED_CLOSE_CODE, FailTurn, Forward, PlayFrames, RejectTurn, TurnRequest
+from ..core.engine import (
+    LANE_NAME,
+    TEST_FAILED_CLOSE_CODE,
+    FailTurn,
+    Forward,
+    ForwardSteer,
+    Hold,
+    PlayFrames,
+    RejectTurn,
+    ResumeSteer,
+    SteerRequest,
+    TurnRequest,
+)
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.normalize import request_problem
 from ..core.replay import compact, error_event
+from ..core.service_errors import SERVICE_MAX_ACTIVE_RESPONSES
 from ..core.stall import Stall, StallWatch
+from ..core.synthesize import is_steered_ending
 from ..errors import RecordingError, RwsError
 from .common import (
     AUTH_FAILURE_STATUSES,
@@ -61,6 +78,10 @@ class WebSocketSession:
         self.upstream: ClientConnection | None = None
         self._upstream_reader: asyncio.Task[None] | None = None
         self._lane_tails: dict[str | None, asyncio.Task[None]] = {}
+        #: Responses playing in tasks: the service runs at most 16 per connection, more queue.
+        self._slots = asyncio.Semaphore(SERVICE_MAX_ACTIVE_RESPONSES)
+        #: Held playbacks of steered turns, released by the client's steer (by hold token).
+        self._released: dict[int, asyncio.Event] = {}
         self._closed = False
         self.closed_by_upstream = False
         self.opened_ns: int | None = None
@@ -234,6 +255,9 @@ class WebSocketSession:
             )
             return
         lane = data.get("stream_id") if isinstance(data.get("stream_id"), str) else None
+        if data["type"] == "response.steer":
+            await self._on_steer(data, text or "", arrived_ns)
+            return
         if data["type"] != "response.create":
             if self.upstream is not None or (mount.records and await self._connect_upstream()):
                 assert self.upstream is not None
@@ -241,7 +265,7 @@ class WebSocketSession:
                 return
             problem = (
                 f"{data['type']!r} on WebSocket connection {self.connection_id} cannot be replayed: "
-                "cassettes hold response.create turns only"
+                "cassettes hold response.create turns and their steers only"
             )
             await self.fail_turn(
                 ProtocolViolation(problem),
@@ -272,16 +296,21 @@ class WebSocketSession:
                 action.trace.terminal_ns = mount.clock()
             await self.end_with_error(action.event, action.close_code, action.reason)
         elif isinstance(action, RejectTurn):
-            # The service's own error: it keeps the connection open, so does the replay.
+            # The service's own error: it keeps the connection open, so does the replay,
+            # unless it closes it (the connection's age limit: a normal close).
             action.trace.terminal_ns = mount.clock()
             await self.send_event(action.event)
+            if action.close_code is not None:
+                await self.close(action.close_code, action.close_reason)
         elif isinstance(action, Forward):
             await self._record(data, action.body.decode("utf-8"), lane, arrived_ns)
 
     # -- replay ------------------------------------------------------------
 
     async def _play(self, action: PlayFrames) -> None:
-        if action.schedule is None:
+        previous = self._lane_tails.get(action.lane)
+        if action.schedule is None and not action.holds and (previous is None or previous.done()):
+            # Instant and nothing before it on its lane: sent from here, nothing to wait for.
             frames, trace = action.frames, action.trace
             last = len(frames) - 1
             for i, frame in enumerate(frames):
@@ -293,28 +322,79 @@ class WebSocketSession:
                     return
             await self._then(action)
             return
-        previous = self._lane_tails.get(action.lane)
-        self._lane_tails[action.lane] = asyncio.create_task(self._paced(previous, action, action.schedule))
+        self._lane_tails[action.lane] = asyncio.create_task(self._paced(previous, action))
 
-    async def _paced(
-        self, previous: asyncio.Task[None] | None, action: PlayFrames, schedule: list[float]
-    ) -> None:
+    async def _paced(self, previous: asyncio.Task[None] | None, action: PlayFrames) -> None:
         if previous is not None:
             # Creates on one lane run in order: wait for the one before to finish. asyncio.wait
             # does not raise the previous task's cancellation, so this task's own still does.
             await asyncio.wait({previous})
+        async with self._slots:  # a 17th response waits until one of the 16 active ends
+            await self._send_paced(action)
+
+    async def _send_paced(self, action: PlayFrames) -> None:
+        """Send a turn's frames on its schedule (None: at once), waiting at each steer hold."""
         clock = self.mount.clock
-        trace = action.trace
+        trace, schedule = action.trace, action.schedule
+        holds: dict[int, list[Hold]] = {}
+        for hold in action.holds:
+            holds.setdefault(hold.index, []).append(hold)
+        # How much later than recorded the client steered: later frames move by as much.
+        shift_ns = 0
         last = len(action.frames) - 1
-        for i, (frame, at_s) in enumerate(zip(action.frames, schedule, strict=True)):
-            delay = at_s - (clock() - trace.arrived_ns) / 1e9
-            if delay > 0:
-                await asyncio.sleep(delay)
+        for i, frame in enumerate(action.frames):
+            for hold in holds.get(i, ()):
+                if not await self._wait_for_steer(hold):
+                    return
+                late_ns = clock() - trace.arrived_ns - shift_ns - int(hold.at_s * 1e9)
+                shift_ns += max(0, late_ns)
+            if schedule is not None:
+                delay = schedule[i] - (clock() - trace.arrived_ns - shift_ns) / 1e9
+                if delay > 0:
+                    await asyncio.sleep(delay)
             if i == last:
                 trace.terminal_ns = clock()
             if not await self.send_text(frame):
                 return
         await self._then(action)
+
+    async def _wait_for_steer(self, hold: Hold) -> bool:
+        """Wait (bounded) for the client's steer; False when it never came and the turn failed."""
+        released = self._released.setdefault(hold.token, asyncio.Event())
+        try:
+            await asyncio.wait_for(released.wait(), hold.timeout_s)
+        except asyncio.TimeoutError:
+            for failure in hold.missed.failures:
+                self.mount.fail(failure)
+            await self.end_with_error(hold.missed.event, hold.missed.close_code, hold.missed.reason)
+            return False
+        finally:
+            del self._released[hold.token]  # each hold is waited on once
+        return True
+
+    async def _on_steer(self, data: dict[str, Any], text: str, arrived_ns: int) -> None:
+        """A ``response.steer``: release the held playback it matches, or record it."""
+        mount = self.mount
+        action = mount.on_steer(
+            SteerRequest(
+                connection=self.connection_id,
+                request=data,
+                raw=text.encode("utf-8"),
+                where=self._where(),
+                headers=self.headers,
+                query=self._query(),
+            )
+        )
+        if isinstance(action, ResumeSteer):
+            self._released.setdefault(action.token, asyncio.Event()).set()
+        elif isinstance(action, ForwardSteer):
+            if self.upstream is None and not await self._connect_upstream():
+                return
+            assert mount.recorder is not None
+            mount.recorder.on_steer(self.connection_id, data, arrived_ns)
+            await self._forward(action.body.decode("utf-8"))
+        else:
+            await self.end_with_error(action.event, action.close_code, action.reason)
 
     async def _then(self, action: PlayFrames) -> None:
         """The frames are sent: end the turn with the engine's failure, if it has one."""
@@ -374,6 +454,8 @@ class WebSocketSession:
         assert mount.recorder is not None
         if self.upstream is None and not await self._connect_upstream():
             return
+        if lane is not None and LANE_NAME.fullmatch(lane) is None:
+            lane = None  # not a lane name: the upstream's error for it comes on the default lane
         # ``outgoing`` is the engine's: only this upstream socket resolves ids it created
         # (store: false); the recording keeps the request as the client sent it.
         mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
@@ -489,9 +571,9 @@ class WebSocketSession:
             if isinstance(data, dict):
                 if self._stall_watch is not None:
                     lane = data.get("stream_id")
-                    self._stall_watch.on_event(
-                        lane if isinstance(lane, str) else None, data.get("type"), at_ns
-                    )
+                    # A steered ending is no end: the successor follows in the same turn.
+                    event_type = None if is_steered_ending(data) else data.get("type")
+                    self._stall_watch.on_event(lane if isinstance(lane, str) else None, event_type, at_ns)
                 if data.get("type") == "error" and data.get("status") in AUTH_FAILURE_STATUSES:
                     where = f"WebSocket connection {self.connection_id}"
                     mount.recording_broken(auth_failure(data["status"], where, mount.path))

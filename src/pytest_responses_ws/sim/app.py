@@ -2,7 +2,13 @@
 
 It is a thin adapter: every decision about what to answer lives in ``Simulator``; this module
 only frames events for the wire (SSE or one JSON text frame per event), checks the API key,
-keeps one ``ConnectionState`` per WebSocket connection and runs named lanes concurrently.
+keeps one ``ConnectionState`` per WebSocket connection and runs named lanes concurrently,
+with the service's connection rules: 32 named lanes, 16 responses generating at once (more
+wait), and ``response.steer`` (accepted, then the active response ends ``incomplete`` /
+``steered`` at the next event and a successor answers the steered input; a response that
+stops for tool output keeps the steer queued, says ``pending`` after it completes and
+prepends the steer's input to the client's continuation; ``failed`` for a response that is
+unknown or already finished).
 """
 
 from __future__ import annotations
@@ -12,15 +18,21 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.replay import compact, error_event, sse_block
+from ..core.service_errors import (
+    SERVICE_MAX_ACTIVE_RESPONSES,
+    SERVICE_MAX_LANES,
+    invalid_stream_id,
+    stream_limit_reached,
+)
 from ..core.synthesize import response_from_events
 from ..server.common import error_body
 from ..server.runner import LoopbackRunner, Message, Receive, Scope, Send
 from .script import Script
-from .simulator import ConnectionState, Simulator
+from .simulator import _STREAM_ID, ConnectionState, Simulator
 
 __all__ = ["SimulatorApp", "SimulatorServer", "serve_simulator"]
 
@@ -92,6 +104,8 @@ class SimulatorApp:
     ``handshakes`` records the headers (lower-case names) of every HTTP request and WebSocket
     upgrade, accepted or not. ``event_delay_s`` paces events; ``close_after_events`` cuts a
     WebSocket connection with close code 1011 after that many events of a turn.
+    ``max_active_responses`` is how many responses one WebSocket connection generates at
+    once (the service's 16; a test can raise it to record an upstream without the bound).
     """
 
     def __init__(
@@ -101,7 +115,10 @@ class SimulatorApp:
         event_delay_s: float = 0.0,
         close_after_events: int | None = None,
         require_auth: bool = True,
+        max_active_responses: int = SERVICE_MAX_ACTIVE_RESPONSES,
     ) -> None:
+        if max_active_responses < 1:
+            raise ValueError(f"max_active_responses must be 1 or more, got {max_active_responses}")
         if event_delay_s < 0:
             raise ValueError(f"event_delay_s must be 0 or more, got {event_delay_s}")
         if close_after_events is not None and close_after_events < 0:
@@ -110,6 +127,7 @@ class SimulatorApp:
         self.event_delay_s = event_delay_s
         self.close_after_events = close_after_events
         self.require_auth = require_auth
+        self.max_active_responses = max_active_responses
         #: Headers of every request and upgrade received, in arrival order.
         self.handshakes: list[dict[str, str]] = []
 
@@ -238,6 +256,40 @@ class SimulatorApp:
             await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION})
 
 
+def _items(value: object) -> list[Mapping[str, Any]]:
+    """Input as items: a bare string is one user message."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _call_ids(response: object) -> tuple[str, ...]:
+    """The call ids of a final response's function calls (the tool output it waits for)."""
+    output = response.get("output") if isinstance(response, Mapping) else None
+    return tuple(
+        str(item.get("call_id"))
+        for item in output or []
+        if isinstance(item, Mapping) and item.get("type") == "function_call"
+    )
+
+
+@dataclass
+class _Active:
+    """A response being streamed on a connection, and the steers waiting to end it."""
+
+    request: dict[str, Any]
+    lane: str | None
+    #: Its output asks for tool results: a steer waits for them instead of ending it.
+    calls: tuple[str, ...] = ()
+    sequence: int = 0
+    steers: list[tuple[str, object]] = field(default_factory=list)
+
+    def next_sequence(self) -> int:
+        number = self.sequence
+        self.sequence += 1
+        return number
+
+
 class _WebSocketSession:
     """One accepted WebSocket connection: a reader plus one worker task per lane."""
 
@@ -248,6 +300,12 @@ class _WebSocketSession:
         self._lanes: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._closed = False
+        self._slots = asyncio.Semaphore(app.max_active_responses)
+        #: Responses streaming now, by id: what a steer can reach.
+        self._active: dict[str, _Active] = {}
+        #: Steer input queued for the client's continuation of a response (after ``pending``).
+        self._queued: dict[str, list[Mapping[str, Any]]] = {}
+        self._steer_ids = 0
 
     async def run(self, receive: Receive) -> None:
         try:
@@ -279,11 +337,15 @@ class _WebSocketSession:
             await self._send_event(error_event(None, "Invalid WebSocket message: expected a JSON object."))
             return
         event_type = frame.get("type")
+        if event_type == "response.steer":
+            await self._steer(frame)
+            return
         if event_type != "response.create":
             await self._send_event(
                 error_event(
                     "invalid_value",
-                    f"Unsupported event type {event_type!r}: this simulator accepts 'response.create'.",
+                    f"Unsupported event type {event_type!r}: this simulator accepts 'response.create' "
+                    "and 'response.steer'.",
                     param="type",
                 )
             )
@@ -292,33 +354,165 @@ class _WebSocketSession:
         key = lane if isinstance(lane, str) else ""
         queue = self._lanes.get(key)
         if queue is None:
+            if lane is not None and not (isinstance(lane, str) and _STREAM_ID.fullmatch(lane)):
+                await self._send_event(invalid_stream_id(lane).event())
+                return
+            if lane is not None and sum(1 for name in self._lanes if name) >= SERVICE_MAX_LANES:
+                await self._send_event(stream_limit_reached().event(key))
+                return
             # Creates on one lane run in order; different lanes run side by side.
             queue = self._lanes[key] = asyncio.Queue()
             self._workers.append(asyncio.create_task(self._lane(queue)))
         queue.put_nowait(frame)
 
+    async def _steer(self, frame: dict[str, Any]) -> None:
+        """Accept a steer for a streaming response (it ends at the next event), or fail it."""
+        target = frame.get("previous_response_id")
+        given = frame.get("input")
+        active = self._active.get(target) if isinstance(target, str) else None
+        steer: dict[str, Any] = {"input": given, "previous_response_id": target}
+        if not (isinstance(given, str) and given) and not (
+            isinstance(given, list) and given and all(isinstance(item, Mapping) for item in given)
+        ):
+            await self._steer_failed(
+                steer,
+                active,
+                "invalid_input",
+                "Steering input must be a non-empty string or array of input items.",
+            )
+            return
+        if active is None:
+            known = isinstance(target, str) and target in self._state.cache
+            code = "response_already_completed" if known else "response_not_found"
+            message = (
+                f"Response '{target}' has completed and no longer accepts steering input."
+                if known
+                else f"Response '{target}' is not available on this connection."
+            )
+            await self._steer_failed(steer, None, code, message)
+            return
+        self._steer_ids += 1
+        steer_id = f"steer_sim{self._app.simulator.seed:08x}{self._steer_ids:016x}"
+        active.steers.append((steer_id, given))
+        event: dict[str, Any] = {
+            "type": "response.steer.accepted",
+            "sequence_number": active.next_sequence(),
+            "steer": {"id": steer_id, "previous_response_id": target},
+        }
+        if active.lane is not None:
+            event["stream_id"] = active.lane
+        await self._send_event(event)
+
+    async def _steer_failed(
+        self, steer: dict[str, Any], active: _Active | None, code: str, message: str
+    ) -> None:
+        event: dict[str, Any] = {
+            "type": "response.steer.failed",
+            "sequence_number": active.next_sequence() if active is not None else 0,
+            "error": {"type": "invalid_request_error", "code": code, "message": message},
+            "steer": steer,
+        }
+        if active is not None and active.lane is not None:
+            event["stream_id"] = active.lane
+        await self._send_event(event)
+
     async def _lane(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        limit = self._app.close_after_events
         try:
             while not self._closed:
                 frame = await queue.get()
-                events = self._app.simulator.respond(frame, connection=self._state)
-                sent = 0
-                for index, event in enumerate(events):
-                    if limit is not None and sent >= limit:
-                        break
-                    await self._app.pace(index)
-                    if not await self._send_event(event):
+                async with self._slots:  # at most 16 responses generate at once; more wait here
+                    if not await self._stream(frame):
                         return
-                    sent += 1
-                if limit is not None and sent >= limit:
-                    await self._close(CLOSE_INTERNAL_ERROR)
-                    return
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("simulator lane failed; closing the connection")
             await self._close(CLOSE_INTERNAL_ERROR)
+
+    async def _stream(self, frame: dict[str, Any]) -> bool:
+        """Stream the answer to one create, steered as the client asks; False once closed."""
+        limit = self._app.close_after_events
+        simulator = self._app.simulator
+        lane = frame.get("stream_id") if isinstance(frame.get("stream_id"), str) else None
+        queued = self._queued.pop(str(frame.get("previous_response_id")), None)
+        if queued:
+            # The steer input that waited for this continuation goes first, as on the service.
+            frame = {**frame, "input": [*queued, *_items(frame.get("input"))]}
+        events = simulator.respond(frame, connection=self._state)
+        active: _Active | None = None
+        response_id = ""
+        sent = 0
+        index = 0
+        while index < len(events):
+            if limit is not None and sent >= limit:
+                await self._close(CLOSE_INTERNAL_ERROR)
+                return False
+            await self._app.pace(index)
+            if active is not None and active.steers and not active.calls:
+                # Steered: the response ends here, and its successor answers the steer.
+                events = [*events[:index], *self._steered(active, response_id)]
+                active = None
+            event = events[index]
+            if event.get("type") == "response.created":
+                response_id = event["response"]["id"]
+                calls = _call_ids(events[-1].get("response"))
+                active = self._active[response_id] = _Active(frame, lane, calls)
+            if active is not None:
+                # One numbering per response, shared with the steer events sent in between.
+                event = {**event, "sequence_number": active.next_sequence()}
+            if not await self._send_event(event):
+                return False
+            sent += 1
+            index += 1
+        if active is not None and active.calls and active.steers:
+            self._active.pop(response_id, None)
+            await self._steers_pending(active, response_id)
+        elif active is not None:
+            self._active.pop(response_id, None)
+            for steer_id, given in active.steers:
+                # It finished before the steer could end it.
+                await self._steer_failed(
+                    {"id": steer_id, "input": given, "previous_response_id": response_id},
+                    active,
+                    "response_already_completed",
+                    f"Response '{response_id}' completed before the steering input was applied.",
+                )
+        if limit is not None and sent >= limit:
+            await self._close(CLOSE_INTERNAL_ERROR)
+            return False
+        return True
+
+    async def _steers_pending(self, active: _Active, response_id: str) -> None:
+        """The response stopped for tool output: its steers stay queued for the continuation."""
+        required = [{"type": "function_call_output", "call_id": call_id} for call_id in active.calls]
+        queue = self._queued.setdefault(response_id, [])
+        for steer_id, given in active.steers:
+            queue.extend(_items(given))
+            event: dict[str, Any] = {
+                "type": "response.steer.pending",
+                "sequence_number": active.next_sequence(),
+                "reason": "waiting_for_required_input",
+                "required_input": required,
+                "steer": {"id": steer_id, "previous_response_id": response_id},
+            }
+            if active.lane is not None:
+                event["stream_id"] = active.lane
+            await self._send_event(event)
+
+    def _steered(self, active: _Active, response_id: str) -> list[dict[str, Any]]:
+        """The steered ending of ``response_id`` and its successor's events."""
+        del self._active[response_id]
+        ending, successor = self._app.simulator.steered(
+            active.request, response_id, [given for _, given in active.steers], connection=self._state
+        )
+        event: dict[str, Any] = {
+            "type": "response.incomplete",
+            "sequence_number": active.next_sequence(),
+            "response": ending,
+        }
+        if active.lane is not None:
+            event["stream_id"] = active.lane
+        return [event, *successor]
 
     async def _send_event(self, event: Mapping[str, Any]) -> bool:
         """Send one event as a text frame; False once the connection is gone."""
@@ -374,6 +568,7 @@ def serve_simulator(
     event_delay_s: float = 0.0,
     close_after_events: int | None = None,
     require_auth: bool = True,
+    max_active_responses: int = SERVICE_MAX_ACTIVE_RESPONSES,
 ) -> Iterator[SimulatorServer]:
     """Serve a simulator on ``127.0.0.1`` for the duration of the ``with`` block.
 
@@ -389,6 +584,7 @@ def serve_simulator(
         event_delay_s=event_delay_s,
         close_after_events=close_after_events,
         require_auth=require_auth,
+        max_active_responses=max_active_responses,
     )
     with LoopbackRunner(app, name="rws-sim") as runner:
         yield SimulatorServer(simulator, app, runner)

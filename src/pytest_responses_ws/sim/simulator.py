@@ -217,6 +217,37 @@ class Simulator:
                 stream_id=stream_id if isinstance(stream_id, str) else None,
             )
 
+    def steered(
+        self,
+        request: Mapping[str, Any],
+        response_id: str,
+        steer_inputs: Sequence[object],
+        *,
+        connection: ConnectionState,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """End response ``response_id`` (answering ``request``) because the client steered it.
+
+        Returns the steered ending (the ``response`` of a ``response.incomplete`` with
+        ``incomplete_details.reason = "steered"``, no output) and the events of its
+        successor: a new response with the same settings whose input is the steered
+        response's whole context followed by the steers' input. The successor is stored
+        (and cached on the connection) like any response.
+        """
+        with self._lock:
+            stored = connection.cache.get(response_id)
+        effective = list(stored.effective_input) if stored is not None else []
+        ending: dict[str, Any] = copy.deepcopy(stored.response) if stored is not None else {"id": response_id}
+        ending.update(
+            status="incomplete",
+            completed_at=None,
+            output=[],
+            incomplete_details={"reason": "steered"},
+        )
+        steered_input = [item for value in steer_inputs for item in _input_items(value)]
+        successor = {k: v for k, v in request.items() if k != "previous_response_id"}
+        successor["input"] = [*effective, *steered_input]
+        return ending, self.respond(successor, connection=connection)
+
     def _resolve_parent(self, previous_id: object, connection: ConnectionState) -> _Stored | None:
         if previous_id is None:
             return None

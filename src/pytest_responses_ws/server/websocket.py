@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..core.engine import TEST_FAILED_CLOSE_CODE, FailTurn, Forward, PlayFrames, RejectTurn, TurnRequest
+from ..core.faults import InjectFault, Injection
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.normalize import request_problem
 from ..core.replay import compact, error_event
@@ -37,6 +38,7 @@ from .common import (
     scope_headers,
     shown_url,
 )
+from .faults import drop_connection, injected_wait, wait_before
 from .mount import Mount
 from .runner import WS_MAX_FRAME_BYTES, Receive, Scope, Send
 from .upstream import UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S, open_upstream_websocket, websocket_url
@@ -73,6 +75,8 @@ class WebSocketSession:
         self._stalled = False
         #: Frames received from the upstream on this connection (named when one cannot be handled).
         self.upstream_frames = 0
+        #: While recording: injected faults riding on turns still arriving, by their pending turn.
+        self._relay_faults: dict[int, _RelayFault] = {}
 
     # -- plumbing ------------------------------------------------------------
 
@@ -177,6 +181,11 @@ class WebSocketSession:
             close_code = 1006
         finally:
             self._closed = True
+            if self._relay_faults and self._upstream_reader is not None:
+                # A fault met the client mid-turn: the upstream's answer is still recorded whole.
+                settings = mount.settings
+                bound = settings.upstream_first_event_timeout + settings.upstream_idle_timeout
+                await asyncio.wait({self._upstream_reader}, timeout=bound)
             mount.remove_closer(closer)
             for task in self._lane_tails.values():
                 task.cancel()
@@ -276,12 +285,17 @@ class WebSocketSession:
             action.trace.terminal_ns = mount.clock()
             await self.send_event(action.event)
         elif isinstance(action, Forward):
-            await self._record(data, action.body.decode("utf-8"), lane, arrived_ns)
+            await self._record(data, action.body.decode("utf-8"), lane, arrived_ns, action.fault)
+        elif isinstance(action, InjectFault):
+            if action.injection.first_event_s > 0:
+                await asyncio.sleep(action.injection.first_event_s)  # bounded: MAX_DELAY_S
+            action.trace.terminal_ns = mount.clock()
+            await self._fault_ending(action.injection)
 
     # -- replay ------------------------------------------------------------
 
     async def _play(self, action: PlayFrames) -> None:
-        if action.schedule is None:
+        if action.schedule is None and action.fault is None:
             frames, trace = action.frames, action.trace
             last = len(frames) - 1
             for i, frame in enumerate(frames):
@@ -297,7 +311,7 @@ class WebSocketSession:
         self._lane_tails[action.lane] = asyncio.create_task(self._paced(previous, action, action.schedule))
 
     async def _paced(
-        self, previous: asyncio.Task[None] | None, action: PlayFrames, schedule: list[float]
+        self, previous: asyncio.Task[None] | None, action: PlayFrames, schedule: list[float] | None
     ) -> None:
         if previous is not None:
             # Creates on one lane run in order: wait for the one before to finish. asyncio.wait
@@ -305,16 +319,45 @@ class WebSocketSession:
             await asyncio.wait({previous})
         clock = self.mount.clock
         trace = action.trace
+        fault = action.fault
+        ending = fault is not None and fault.interrupts
         last = len(action.frames) - 1
-        for i, (frame, at_s) in enumerate(zip(action.frames, schedule, strict=True)):
+        injected = 0.0
+        for i, frame in enumerate(action.frames):
+            if fault is not None:
+                if fault.after_events is not None and i >= fault.after_events:
+                    break
+                injected += wait_before(fault, i)
+            at_s = (schedule[i] if schedule is not None else 0.0) + injected
             delay = at_s - (clock() - trace.arrived_ns) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            if i == last:
+            if i == last and not ending:
                 trace.terminal_ns = clock()
             if not await self.send_text(frame):
                 return
+        if fault is not None and ending:
+            trace.terminal_ns = clock()
+            await self._fault_ending(fault)
+            return
         await self._then(action)
+
+    async def _fault_ending(self, fault: Injection) -> None:
+        """End a turn as an injected fault says: a close, a cut, or an event (and maybe a close)."""
+        if fault.ending == "cut":
+            self._closed = self.closed_by_server = True
+            if not drop_connection(self.send_message):
+                await self.close(1011, "")  # no transport in reach: the nearest a client can see
+            return
+        if fault.ending == "close":
+            await self.close(fault.close_code or 1011, fault.close_reason)
+            return
+        if fault.frame_text is not None:
+            await self.send_text(fault.frame_text)
+        elif fault.event is not None:
+            await self.send_event(fault.event)
+        if fault.close_code is not None:
+            await self.close(fault.close_code, fault.close_reason)
 
     async def _then(self, action: PlayFrames) -> None:
         """The frames are sent: end the turn with the engine's failure, if it has one."""
@@ -369,14 +412,18 @@ class WebSocketSession:
             )
             await self.send_message({"type": "websocket.http.response.body", "body": body})
 
-    async def _record(self, data: dict[str, Any], outgoing: str, lane: str | None, arrived_ns: int) -> None:
+    async def _record(
+        self, data: dict[str, Any], outgoing: str, lane: str | None, arrived_ns: int, fault: Injection | None
+    ) -> None:
         mount = self.mount
         assert mount.recorder is not None
         if self.upstream is None and not await self._connect_upstream():
             return
         # ``outgoing`` is the engine's: only this upstream socket resolves ids it created
         # (store: false); the recording keeps the request as the client sent it.
-        mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
+        pending = mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
+        if fault is not None:
+            self._relay_faults[id(pending)] = _RelayFault(fault)
         self._watch_turn(lane)
         await self._forward(outgoing)
 
@@ -486,7 +533,10 @@ class WebSocketSession:
             except ValueError:
                 data = None
             turn = None
+            relay: tuple[int, _RelayFault] | None = None
             if isinstance(data, dict):
+                if self._relay_faults:
+                    relay = self._relay_fault_of(data)
                 if self._stall_watch is not None:
                     lane = data.get("stream_id")
                     self._stall_watch.on_event(
@@ -500,9 +550,46 @@ class WebSocketSession:
                     # Stored (and its trace completed) before the client sees the terminal
                     # event: the test may end, or read rws.turns, as soon as it does.
                     mount.on_recorded(turn)
-            if not await self.send_text(text):
+            if relay is not None:
+                await self._relay_faulted(relay, text, ended=turn is not None)
+                if self._closed and not self._relay_faults:
+                    return False
+                continue
+            if not await self.send_text(text) and not self._relay_faults:
                 return False
         return True
+
+    def _relay_fault_of(self, data: dict[str, Any]) -> tuple[int, _RelayFault] | None:
+        """The injected fault riding on the turn this upstream event belongs to, if any."""
+        assert self.mount.recorder is not None
+        lane = data.get("stream_id")
+        pending = self.mount.recorder.waiting(self.connection_id, lane if isinstance(lane, str) else None)
+        if pending is None:
+            return None
+        relay = self._relay_faults.get(id(pending))
+        return None if relay is None else (id(pending), relay)
+
+    async def _relay_faulted(self, relay: tuple[int, _RelayFault], text: str, *, ended: bool) -> None:
+        """Relay one event of a turn a fault rides on: delayed, or the fault's ending instead.
+
+        Once the ending has struck, the client gets nothing more of the turn, while the
+        upstream's answer goes on being recorded.
+        """
+        key, state = relay
+        fault = state.injection
+        if not state.struck:
+            if fault.after_events is not None and state.sent >= fault.after_events:
+                state.struck = True
+                await self._fault_ending(fault)
+            else:
+                await injected_wait(fault, state.sent)
+                state.sent += 1
+                await self.send_text(text)
+                if ended and fault.interrupts:
+                    state.struck = True  # the turn had fewer events: the ending follows its last
+                    await self._fault_ending(fault)
+        if ended:
+            del self._relay_faults[key]
 
     async def _on_reader_failure(self, error: Exception) -> None:
         """Reading the upstream raised: fail the test, tell the client at once, drop the upstream."""
@@ -544,6 +631,15 @@ class WebSocketSession:
             self._upstream_reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._upstream_reader
+
+
+class _RelayFault:
+    """An injected fault on a turn being recorded: events relayed so far, and whether it struck."""
+
+    def __init__(self, injection: Injection) -> None:
+        self.injection = injection
+        self.sent = 0
+        self.struck = False
 
 
 def _decode_frame(text: str | None) -> dict[str, Any] | str:

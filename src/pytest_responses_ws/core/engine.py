@@ -228,8 +228,11 @@ class TurnEngine:
     def on_create(self, turn: TurnRequest) -> Action:
         """What to do with one ``response.create``; its trace is kept for the metrics."""
         action = self._decide(turn)
-        if self.faults.pending and isinstance(action, (PlayFrames, PlayHttp, Forward)):
-            return self._inject(turn, action)
+        if self.faults.pending:
+            if isinstance(action, (PlayFrames, PlayHttp, Forward)):
+                return self._inject(turn, action)
+            if isinstance(action, FailTurn) and action.trace is not None:
+                return self._refuse_miss(turn, action, action.trace)
         return action
 
     def _decide(self, turn: TurnRequest) -> Action:
@@ -392,6 +395,23 @@ class TurnEngine:
         if injection.before_stream:
             return InjectFault(injection, trace, action.failures)
         return dataclasses.replace(action, fault=injection)
+
+    def _refuse_miss(self, turn: TurnRequest, miss: FailTurn, trace: TurnTrace) -> Action:
+        """A fault that refuses a turn before its stream wins over a miss: the service would
+        have refused the request before answering it, so the cassette needs no answer."""
+        injection = self.faults.on_turn(
+            len(self.traces),
+            turn.transport,
+            turn.connection,
+            turn.request,
+            turn.lane,
+            before_stream_only=True,
+        )
+        if injection is None:
+            return miss
+        trace.fault = injection.describe()
+        trace.outcome = "fault"
+        return InjectFault(injection, trace)
 
     # -- connection-local state -------------------------------------------------
 

@@ -513,16 +513,21 @@ class FaultPlan:
         connection: int,
         request: Mapping[str, Any],
         lane: str | None = None,
+        *,
+        before_stream_only: bool = False,
     ) -> Injection | None:
         """The faults firing on turn ``number`` (1-based), as one injection; None if none.
 
         At most one fault that ends the turn fires (the first armed that matches; the
-        others wait for a later turn), plus at most one delay.
+        others wait for a later turn), plus at most one delay. ``before_stream_only``: a
+        turn with no answer to stream (a replay miss) can only be refused.
         """
         ending: Fault | None = None
         delayed: Fault | None = None
         for armed in self.pending:
             fault = armed.fault
+            if before_stream_only and not fault.before_stream:
+                continue
             if not self._matches(fault, number, transport, connection, request):
                 continue
             if fault.kind == "delay":

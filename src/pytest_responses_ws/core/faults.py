@@ -33,9 +33,8 @@ FaultKind = Literal[
 ]
 ErrorShape = Literal["nested", "flat"]
 
-#: The longest injected wait, in seconds (before the first event, or between two events).
-#: The same as the default upstream idle bound: no client waits longer on a fault than it
-#: may wait on the real service before the plugin calls it stalled.
+#: The longest injected wait, in seconds (before the first event, between two events, or a
+#: ``retry_after``): a minute, so no test waits long on a fault however it is written.
 MAX_DELAY_S = 60.0
 #: Close codes a server may send in a close frame (1005, 1006 and 1015 are never sent;
 #: 1004 is reserved). A connection aborted without a close frame is :func:`cut`.

@@ -110,11 +110,6 @@ class Fault:
         return frozenset({"http", "ws"})
 
     @property
-    def interrupts(self) -> bool:
-        """Whether the turn does not end as recorded (so a replayed turn stays unplayed)."""
-        return self.kind != "delay"
-
-    @property
     def before_stream(self) -> bool:
         """Whether it strikes before the turn's first event (no upstream request while recording)."""
         return self.kind in ("connection_limit", "not_found", "http_status") or (
@@ -443,11 +438,8 @@ class Injection:
         """Whether the turn does not end as recorded."""
         return self.ending is not None
 
-    @property
-    def delayed(self) -> bool:
-        return self.first_event_s > 0 or self.between_events_s > 0
-
     def describe(self) -> str:
+        """The labels of the faults that fired, for the trace and the reports."""
         return "; ".join(f.describe() for f in self.faults)
 
     def delay_ns(self, events: int) -> int:

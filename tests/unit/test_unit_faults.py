@@ -379,3 +379,10 @@ def test_reports_show_the_faulted_turns() -> None:
     assert any("2 (1 faulted)" in line for line in terminal_lines([summary]))
     page = render_html(report_document([summary]))
     assert "injected: close(1011) after 1 event" in page
+
+
+def test_a_recorded_turn_a_fault_interrupts_is_marked_before_the_upstream_answers() -> None:
+    engine = _engine(replays=False, records=True)
+    engine.faults.add(faults.cut(after_events=1))
+    action = engine.on_create(_create(HELLO))
+    assert isinstance(action, Forward) and action.trace.outcome == "fault"

@@ -373,6 +373,8 @@ class TurnEngine:
         if isinstance(action, Forward):
             if not injection.before_stream:
                 trace.injection = injection  # the recorded turn completes the figures
+                if injection.interrupts:
+                    trace.outcome = "fault"  # what the client gets, known before the upstream answers
                 return dataclasses.replace(action, fault=injection)
             waiting = self._forwarded.get((turn.connection, turn.lane))
             if waiting and waiting[-1] is trace:

@@ -175,10 +175,13 @@ class HttpExchange:
         elif isinstance(action, RejectTurn):
             action.trace.terminal_ns = mount.clock()
             await self.respond_json(action.status, action.body)
+        elif isinstance(action, Forward) and action.fault is None:
+            await self.record(request, action.body, arrived_ns, connection_id, action.trace, where)
         elif isinstance(action, Forward):
-            await self.record(
-                request, action.body, arrived_ns, connection_id, action.trace, where, action.fault
-            )
+            with mount.faulted_turn():  # the client may get the fault before its answer is recorded
+                await self.record(
+                    request, action.body, arrived_ns, connection_id, action.trace, where, action.fault
+                )
         elif isinstance(action, InjectFault):
             await self._refuse(action)
 

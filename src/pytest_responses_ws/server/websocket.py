@@ -186,6 +186,9 @@ class WebSocketSession:
                 settings = mount.settings
                 bound = settings.upstream_first_event_timeout + settings.upstream_idle_timeout
                 await asyncio.wait({self._upstream_reader}, timeout=bound)
+            if self._relay_faults:  # their answers will not end now (the upstream failed)
+                mount.faulted_turn_ended(len(self._relay_faults))
+                self._relay_faults.clear()
             mount.remove_closer(closer)
             for task in self._lane_tails.values():
                 task.cancel()
@@ -424,6 +427,7 @@ class WebSocketSession:
         pending = mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
         if fault is not None:
             self._relay_faults[id(pending)] = _RelayFault(fault)
+            mount.faulted_turn_started()
         self._watch_turn(lane)
         await self._forward(outgoing)
 
@@ -590,6 +594,7 @@ class WebSocketSession:
                     await self._fault_ending(fault)
         if ended:
             del self._relay_faults[key]
+            self.mount.faulted_turn_ended()
 
     async def _on_reader_failure(self, error: Exception) -> None:
         """Reading the upstream raised: fail the test, tell the client at once, drop the upstream."""

@@ -4,6 +4,7 @@ The plugin loads through the ``pytest11`` entry point; tests use the ``rws`` fix
 Everything importable from here is public API.
 """
 
+from . import faults
 from ._version import __version__
 from .cassette.model import CASSETTE_VERSION, Cassette, RecordedEvent, Turn
 from .errors import (
@@ -33,4 +34,5 @@ __all__ = [
     "Timing",
     "Turn",
     "__version__",
+    "faults",
 ]

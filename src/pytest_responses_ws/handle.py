@@ -13,6 +13,7 @@ from .clients import OwnedClients, warm_openai_parsers
 from .core.budgets import BudgetSpecError, budget_report, evaluate, parse_limits
 from .core.metrics import ToolSpan, TurnMetrics
 from .errors import BudgetExceededError
+from .faults import FaultsHandle
 from .settings import BudgetMode, RecordMode, Settings
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class RwsHandle:
         self.budget_mode = budget_mode
         self.budget_scale = budget_scale
         self._clients = OwnedClients()
+        #: Inject failures into this test's turns and see which fired (``rws.faults.add(...)``).
+        self.faults = FaultsHandle(mount.engine.faults, mount.lock)
 
     @property
     def settings(self) -> Settings:

@@ -17,6 +17,7 @@ from .cassette.model import TRANSPORTS, Transport
 from .cassette.redact import Redactor
 from .clients import exclude_loopback_from_vcr
 from .config import SETTING_KEYS
+from .core.faults import Fault, FaultError, validate_faults
 from .errors import CassetteError, NetworkAccessError, RwsError, combine_failures
 from .guard import AllowList, guard_network
 from .handle import PLACEHOLDER_API_KEY, RwsHandle
@@ -143,6 +144,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "rws_cassette(name=None, **options): name this test's cassette and override settings "
         f"({', '.join(SETTING_KEYS)})",
+    )
+    config.addinivalue_line(
+        "markers",
+        "rws_faults(*faults): inject these failures (pytest_responses_ws.faults.close(), "
+        "http_status(429), ...) into this test's turns",
     )
     config.addinivalue_line(
         "markers", "rws_transports(*names): run this test over only these transports (http, ws)"
@@ -291,6 +297,19 @@ def _new_failures(item: pytest.Item) -> list[RwsError]:
     return failures[already:]
 
 
+def _marked_faults(item: pytest.Item) -> tuple[Fault, ...]:
+    """The faults of the test's ``rws_faults`` markers (outermost first), validated."""
+    found: list[Fault] = []
+    for marker in reversed(list(item.iter_markers("rws_faults"))):
+        if marker.kwargs:
+            raise FaultError(
+                f"@pytest.mark.rws_faults takes faults, not keywords ({', '.join(sorted(marker.kwargs))}); "
+                "give them to the fault: faults.close(1011, turn=2)"
+            )
+        found.extend(validate_faults(marker.args, "@pytest.mark.rws_faults"))
+    return tuple(found)
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -341,6 +360,14 @@ def rws(
         # This test's own marker or rws_config: error the test alone, in one line.
         pytest.fail(str(bad_setting), pytrace=False)
     try:
+        marked_faults = _marked_faults(item)
+    except FaultError as exc:
+        bad_fault: FaultError | None = exc
+    else:
+        bad_fault = None
+    if bad_fault is not None:
+        pytest.fail(str(bad_fault), pytrace=False)
+    try:
         mount = session.open_mount(item, settings, rws_transport)
     except CassetteError as exc:
         problem: CassetteError | None = exc
@@ -348,6 +375,7 @@ def rws(
         problem = None
     if problem is not None:
         pytest.fail(str(problem), pytrace=False)  # outside the except: no chained traceback
+    mount.engine.faults.add(*marked_faults)
     rws_server.add(mount)
     item.stash[MOUNT_KEY] = mount
     item.stash[REPORTED_KEY] = 0  # a rerun of the same item starts counting afresh

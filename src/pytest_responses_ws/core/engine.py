@@ -11,7 +11,10 @@ and returns what the server must do with it, as one of a few typed actions:
 * :class:`RejectTurn` -- the service itself would refuse this request (a chain from a
   ``store: false`` response the connection does not hold): the client gets the service's
   error and the test goes on;
-* :class:`Forward` -- send this body to the upstream and record what comes back.
+* :class:`Forward` -- send this body to the upstream and record what comes back;
+* :class:`~.faults.InjectFault` -- a fault the test injected refuses or drops the turn
+  before its stream (faults that strike mid-stream ride on the three actions above as
+  their ``fault``; see :mod:`.faults`).
 
 A ``response.steer`` goes to :meth:`TurnEngine.on_steer`, which answers
 :class:`ResumeSteer` (a replayed turn held for this steer may go on), :class:`ForwardSteer`
@@ -40,6 +43,7 @@ from ..cassette.model import Transport, Turn
 from ..cassette.redact import Redactor
 from ..errors import CassetteFormatError, CassetteMissError, CassetteNotFoundError, RwsError
 from .explain import explain_miss
+from .faults import FaultPlan, InjectFault, Injection
 from .match import MatchResult, TurnIndex, turn_response
 from .metrics import TurnTrace, finish_recorded
 from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, error_body, error_event, http_answer
@@ -131,6 +135,10 @@ class PlayFrames:
     then: FailTurn | None = None
     #: Points where the recording's client steered the turn: playback waits there.
     holds: tuple[Hold, ...] = ()
+    #: An injected fault to act on while playing (delays, an ending after N frames).
+    fault: Injection | None = None
+    #: The recorded turn played (its index position).
+    position: int = -1
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,9 @@ class PlayHttp:
     schedule: list[float] | None
     trace: TurnTrace
     failures: tuple[RwsError, ...] = ()
+    #: An injected fault to act on while answering (delays, an ending after N events).
+    fault: Injection | None = None
+    position: int = -1
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,8 @@ class Forward:
     body: bytes
     trace: TurnTrace
     failures: tuple[RwsError, ...] = ()
+    #: An injected fault to act on while relaying the upstream's answer (it is recorded whole).
+    fault: Injection | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +230,7 @@ class RejectTurn:
     close_reason: str = ""
 
 
-Action = PlayFrames | PlayHttp | FailTurn | RejectTurn | Forward
+Action = PlayFrames | PlayHttp | FailTurn | RejectTurn | Forward | InjectFault
 SteerAction = ResumeSteer | ForwardSteer | FailTurn
 
 
@@ -303,11 +316,22 @@ class TurnEngine:
                 # Replay gives these refusals itself, by the rules; as answers from the
                 # cassette they would be sent to the next request with the same content.
                 self.index.mark_played(position)
+        #: The faults the test injects (none unless it asks: then one attribute check a turn).
+        self.faults = FaultPlan()
 
     # -- the decision -----------------------------------------------------------
 
     def on_create(self, turn: TurnRequest) -> Action:
         """What to do with one ``response.create``; its trace is kept for the metrics."""
+        action = self._decide(turn)
+        if self.faults.pending:
+            if isinstance(action, (PlayFrames, PlayHttp, Forward)):
+                return self._inject(turn, action)
+            if isinstance(action, FailTurn) and action.trace is not None:
+                return self._refuse_miss(turn, action, action.trace)
+        return action
+
+    def _decide(self, turn: TurnRequest) -> Action:
         state = self.connection(turn.connection)
         new_connection = state.turns == 0 if turn.new_connection is None else turn.new_connection
         trace = TurnTrace(
@@ -364,6 +388,8 @@ class TurnEngine:
             trace = waiting.popleft() if waiting else None
         if trace is not None:
             finish_recorded(trace, turn, at_ns)
+            if trace.injection is not None:
+                self._faulted_recording(trace, trace.injection, len(turn.events))
         response_id = turn.response_id
         self._learn_store(turn)
         if response_id is not None:
@@ -375,6 +401,13 @@ class TurnEngine:
         if self.settings.replays:
             # It was answered live, so it counts as played in this test.
             self.index.mark_played(self.index.add(turn))
+
+    @staticmethod
+    def _faulted_recording(trace: TurnTrace, injection: Injection, events: int) -> None:
+        """A turn recorded whole while a fault met the client: its figures are the client's view."""
+        trace.injected_delay_ns = injection.delay_ns(injection.events_sent(events))
+        if injection.interrupts:
+            trace.outcome = "fault"
 
     def forward_ended(self, trace: TurnTrace, at_ns: int, outcome: str | None = "error") -> None:
         """A forwarded HTTP turn ended without a recorded turn (``outcome`` None: kept as it is)."""
@@ -548,6 +581,68 @@ class TurnEngine:
             error_body(MISS_ERROR_CODE, message),
         )
 
+    # -- injected faults ----------------------------------------------------------
+
+    def _inject(self, turn: TurnRequest, action: PlayFrames | PlayHttp | Forward) -> Action:
+        """Ask the fault plan about this turn; the action the turn's faults make of ``action``.
+
+        A turn a fault refuses or interrupts was not delivered: a replayed turn stays
+        unplayed (the client's retry gets it) and its response joins no connection's
+        cache; a refused turn is not forwarded upstream. A fault is no failure of the test.
+        """
+        trace = action.trace
+        injection = self.faults.on_turn(
+            len(self.traces), turn.transport, turn.connection, turn.request, turn.lane
+        )
+        if injection is None:
+            return action
+        trace.fault = injection.describe()
+        state = self.connection(turn.connection)
+        if isinstance(action, Forward):
+            if not injection.before_stream:
+                trace.injection = injection  # the recorded turn completes the figures
+                if injection.interrupts:
+                    trace.outcome = "fault"  # what the client gets, known before the upstream answers
+                return replace(action, fault=injection)
+            waiting = self._forwarded.get((turn.connection, turn.lane))
+            if waiting and waiting[-1] is trace:
+                waiting.pop()  # it will not reach the upstream
+        else:
+            total = len(action.playback.frames) if isinstance(action, PlayHttp) else len(action.frames)
+            sent = injection.events_sent(total)
+            trace.injected_delay_ns = injection.delay_ns(sent)
+            if injection.interrupts:
+                self.index.unmark_played(action.position)
+                if trace.response_id is not None:
+                    state.cached.discard(trace.response_id)
+        if injection.interrupts:
+            trace.outcome = "fault"
+            trace.output = []
+            trace.response_id = None
+            parent = turn.request.get("previous_response_id")
+            if injection.failed and isinstance(parent, str):
+                state.cached.discard(parent)  # a failed continuation evicts its parent (the service's rule)
+        if injection.before_stream:
+            return InjectFault(injection, trace, action.failures)
+        return replace(action, fault=injection)
+
+    def _refuse_miss(self, turn: TurnRequest, miss: FailTurn, trace: TurnTrace) -> Action:
+        """A fault that refuses a turn before its stream wins over a miss: the service would
+        have refused the request before answering it, so the cassette needs no answer."""
+        injection = self.faults.on_turn(
+            len(self.traces),
+            turn.transport,
+            turn.connection,
+            turn.request,
+            turn.lane,
+            before_stream_only=True,
+        )
+        if injection is None:
+            return miss
+        trace.fault = injection.describe()
+        trace.outcome = "fault"
+        return InjectFault(injection, trace)
+
     # -- connection-local state -------------------------------------------------
 
     def _learn_store(self, turn: Turn) -> None:
@@ -608,7 +703,7 @@ class TurnEngine:
                 500,
                 error_body("rws_corrupt_cassette", message, error_type="server_error"),
             )
-        return PlayFrames(playback.frames, schedule, lane, trace, tuple(failures), then)
+        return PlayFrames(playback.frames, schedule, lane, trace, tuple(failures), then, position=position)
 
     def _play_http(self, position: int, wants_stream: bool, trace: TurnTrace) -> PlayHttp:
         playback = self.sse_playback(position)
@@ -617,7 +712,14 @@ class TurnEngine:
             # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
             failures.append(self._unterminated(position, playback.unterminated))
         schedule = self._schedule(position, playback, failures)
-        return PlayHttp(self.http_answer(position, wants_stream), playback, schedule, trace, tuple(failures))
+        return PlayHttp(
+            self.http_answer(position, wants_stream),
+            playback,
+            schedule,
+            trace,
+            tuple(failures),
+            position=position,
+        )
 
     def _unterminated(self, position: int, problem: str) -> RwsError:
         return CassetteFormatError(self.settings.cassette, f"/turns/{position}/events", problem)

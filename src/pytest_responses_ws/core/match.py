@@ -237,6 +237,11 @@ class TurnIndex:
     def mark_played(self, position: int) -> None:
         self._played[position] = self._played.get(position, 0) + 1
 
+    def unmark_played(self, position: int) -> None:
+        """A played turn never reached the client whole (an injected fault): it may be played again."""
+        if self._played.get(position, 0) > 0:
+            self._played[position] -= 1
+
     def played_count(self, position: int) -> int:
         return self._played.get(position, 0)
 

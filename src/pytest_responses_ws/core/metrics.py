@@ -29,11 +29,14 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cassette.model import Transport, Turn
 from .match import turn_response
 from .normalize import canonical_json, normalize_input, normalize_item
+
+if TYPE_CHECKING:
+    from .faults import Injection
 
 
 @dataclass
@@ -58,6 +61,12 @@ class TurnTrace:
     outcome: str = "completed"
     #: The id of the response this turn produced, so chained turns find their context.
     response_id: str | None = None
+    #: The injected faults that fired on it (``close(1011) after 3 events``), if any.
+    fault: str | None = None
+    #: Time an injected delay added to it: neither the client's overhead nor the server's.
+    injected_delay_ns: int = 0
+    #: While recording: the injection riding on the turn, until its recorded events are known.
+    injection: Injection | None = None
 
 
 def finish_recorded(trace: TurnTrace, turn: Turn, at_ns: int) -> None:
@@ -108,6 +117,10 @@ class TurnMetrics:
     #: activity (its first connection opening or request): the axis of a waterfall.
     arrived_at_ms: float = 0.0
     ended_at_ms: float | None = None
+    #: The injected faults that fired on this turn (``outcome`` is ``fault`` when one ended it).
+    fault: str | None = None
+    #: Latency an injected delay added; left out of ``upstream_ms`` and ``end_to_end_ms``.
+    injected_delay_ms: float = 0.0
 
 
 def _ms(ns: int | None) -> float | None:
@@ -180,6 +193,8 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
         contexts[trace.response_id or f"\x00turn{index}"] = (context, opening)
 
         end = trace.terminal_ns
+        # An injected delay is the test's doing: out of the server's time and the turn's.
+        served = None if end is None else end - trace.injected_delay_ns
         metrics.append(
             TurnMetrics(
                 index=index,
@@ -189,8 +204,8 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
                 overhead_ms=_ms(overhead),
                 gap_ms=_ms(gap),
                 tool_ms=_ms(tool) or 0.0,
-                upstream_ms=None if end is None else _ms(end - trace.arrived_ns),
-                end_to_end_ms=None if (end is None or start is None) else _ms(end - start),
+                upstream_ms=None if served is None else _ms(max(0, served - trace.arrived_ns)),
+                end_to_end_ms=None if (served is None or start is None) else _ms(max(0, served - start)),
                 request_bytes=trace.request_bytes,
                 input_items=len(items),
                 chained=trace.request.get("previous_response_id") is not None,
@@ -201,6 +216,8 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
                 outcome=trace.outcome,
                 arrived_at_ms=_ms(trace.arrived_ns - origin) or 0.0,
                 ended_at_ms=None if end is None else _ms(end - origin),
+                fault=trace.fault,
+                injected_delay_ms=_ms(trace.injected_delay_ns) or 0.0,
             )
         )
         if end is not None:

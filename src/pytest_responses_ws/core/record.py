@@ -230,6 +230,11 @@ class SessionRecorder:
         if pending in self._http_pending:
             self._http_pending.remove(pending)
 
+    def waiting(self, connection_id: int, lane: str | None) -> PendingTurn | None:
+        """The turn the next event of a WebSocket lane belongs to, if one is waiting."""
+        queue = self._connections[connection_id].lanes.get(lane)
+        return queue[0] if queue else None
+
     def on_event(self, connection_id: int, data: dict[str, Any], at_ns: int) -> Turn | None:
         """Route an upstream event to its turn; returns the stored turn when it ended."""
         if data.get("type") in LATE_STEER_EVENTS and self._late_steer_answer(connection_id, data, at_ns):

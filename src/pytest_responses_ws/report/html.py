@@ -514,7 +514,7 @@ def _turn_table(views: Sequence[_TurnView]) -> str:
             f'<td class="num">{_esc(_fmt_ms(turn.get("tool_ms")))}</td>'
             f'<td class="num">{_esc(_fmt_ms(turn.get("upstream_ms")))}</td>'
             f'<td class="num">{_esc(_fmt_ms(turn.get("end_to_end_ms")))}</td>'
-            f'<td><span class="outcome{outcome_class}">{_esc(view.outcome)}</span></td></tr>'
+            f'<td><span class="outcome{outcome_class}">{_esc(view.outcome)}</span>{_fault_note(turn)}</td></tr>'
         )
     if not body:
         body.append('<tr><td colspan="12" class="muted">No turns.</td></tr>')
@@ -526,6 +526,16 @@ def _turn_table(views: Sequence[_TurnView]) -> str:
 
 def _stat(label: str, value: str, extra: str = "") -> str:
     return f'<div class="stat{extra}"><span class="k">{_esc(label)}</span><span class="v">{_esc(value)}</span></div>'
+
+
+def _fault_note(turn: Mapping[str, Any]) -> str:
+    """The injected fault that touched a turn, after its outcome (nothing for other turns)."""
+    fault = turn.get("fault")
+    if not isinstance(fault, str):
+        return ""
+    delay = _num(turn.get("injected_delay_ms"))
+    extra = f", +{_fmt_ms(delay)} ms injected" if delay else ""
+    return f' <span class="muted">injected: {_esc(fault)}{_esc(extra)}</span>'
 
 
 def _outcome_badge(outcome: str) -> str:

@@ -42,6 +42,8 @@ def summarize(
         "transport": transport,
         "outcome": outcome,
         "turns": len(turns),
+        # Turns an injected fault touched (each turn's ``fault`` names it).
+        "faulted_turns": sum(1 for t in turns if t.fault is not None),
         "connections": counts.get("connections", 0),
         "handshakes": counts.get("handshakes", 0),
         "overhead_ms": _stats(overhead),
@@ -118,7 +120,10 @@ def _row(summary: Mapping[str, Any], label: str) -> tuple[str, ...]:
     return (
         label,
         summary["transport"],
-        str(summary["turns"]),
+        # Faulted turns are shown only where there are some: rows of other tests are unchanged.
+        f"{summary['turns']} ({summary['faulted_turns']} faulted)"
+        if summary.get("faulted_turns")
+        else str(summary["turns"]),
         _ms(summary["overhead_ms"]["median"]),
         _ms(summary["overhead_ms"]["p95"]),
         "-" if mean_bytes is None else f"{mean_bytes:,.0f}",

@@ -153,6 +153,7 @@ class LoopbackServer:
     def remove(self, mount: Mount) -> list[Any]:
         """End a test's mount: let its connections close, write its cassette, return its failures."""
         if mount.records:
+            mount.wait_faulted_turns()  # an answer cut short for the client is still recorded whole
             # Close codes are part of the recording: give clients a moment to finish closing,
             # longer only while an answer is still arriving (clients may keep sockets open).
             mount.wait_idle(CLOSE_WAIT_S if mount.recording_in_flight() else CLOSE_GRACE_S)

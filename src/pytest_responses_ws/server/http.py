@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from ..core.engine import FailTurn, Forward, PlayHttp, RejectTurn, TurnRequest
+from ..core.faults import InjectFault, Injection
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.metrics import TurnTrace
 from ..core.normalize import request_problem
@@ -32,6 +33,7 @@ from .common import (
     scope_headers,
     shown_url,
 )
+from .faults import await_disconnect, drop_connection, wait_before
 from .mount import Mount
 from .runner import Receive, Scope, Send
 from .upstream import forwarded_headers, http_url
@@ -54,6 +56,10 @@ class HttpExchange:
         self.started = False
         #: SSE events relayed so far while recording.
         self.relayed_events = 0
+        #: While recording a turn an injected fault rides on: events the client got, and
+        #: whether the fault's ending has struck (the client then gets nothing more).
+        self._fault_sent = 0
+        self._fault_struck = False
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
@@ -166,12 +172,121 @@ class HttpExchange:
         elif isinstance(action, RejectTurn):
             action.trace.terminal_ns = mount.clock()
             await self.respond_json(action.status, action.body)
-        elif isinstance(action, Forward):
+        elif isinstance(action, Forward) and action.fault is None:
             await self.record(request, action.body, arrived_ns, connection_id, action.trace, where)
+        elif isinstance(action, Forward):
+            with mount.faulted_turn():  # the client may get the fault before its answer is recorded
+                await self.record(
+                    request, action.body, arrived_ns, connection_id, action.trace, where, action.fault
+                )
+        elif isinstance(action, InjectFault):
+            await self._refuse(action)
+
+    # -- injected faults -------------------------------------------------------
+
+    async def _refuse(self, action: InjectFault) -> None:
+        """A fault strikes before the stream: an error status, or the connection dropped."""
+        fault = action.injection
+        if fault.first_event_s > 0:
+            await asyncio.sleep(fault.first_event_s)  # bounded: MAX_DELAY_S
+        action.trace.terminal_ns = self.mount.clock()
+        if fault.ending == "answer" and fault.status is not None and fault.body is not None:
+            await self.respond_json(
+                fault.status,
+                fault.body,
+                headers=fault.headers,
+            )
+            return
+        await self._drop()
+
+    async def _drop(self) -> None:
+        """Drop the connection now: before the status line, or with the body cut short."""
+        self._fault_struck = True
+        if drop_connection(self.send):
+            await await_disconnect(self.receive)
+        elif not self.started:
+            await self.respond_json(502, error_body("rws_fault", "connection dropped (injected)"))
+
+    async def _end_stream(self, fault: Injection) -> None:
+        """End a stream as an injected fault says: cut it, or send its last event and end it."""
+        if fault.ending == "event" and fault.sse is not None:
+            self._fault_struck = True
+            await self.send({"type": "http.response.body", "body": fault.sse.encode(), "more_body": True})
+            await self.send({"type": "http.response.body", "body": b""})
+            return
+        await self._drop()
+
+    async def _replay_faulted(self, action: PlayHttp, fault: Injection) -> None:
+        """Replay a turn an injected fault rides on: delayed, then ended by the fault if it ends it."""
+        answer, playback, schedule, trace = action.answer, action.playback, action.schedule, action.trace
+        clock = self.mount.clock
+        if not answer.stream:
+            # A plain JSON answer has no events to strike between: the fault strikes before it.
+            if fault.first_event_s > 0:
+                await asyncio.sleep(fault.first_event_s)
+            trace.terminal_ns = clock()
+            if fault.interrupts:
+                await self._drop()
+            else:
+                assert answer.body is not None
+                await self.respond_json(answer.status, answer.body)
+            return
+        await self.start_response(
+            200,
+            [
+                (b"content-type", SSE_CONTENT_TYPE),
+                (b"cache-control", b"no-cache"),
+                (b"x-request-id", self.mount.next_request_id().encode()),
+            ],
+        )
+        started = clock()
+        last = len(playback.frames) - 1
+        injected = 0.0
+        left = asyncio.ensure_future(self.receive())  # a client that leaves ends the answer
+        try:
+            for i, chunk in enumerate(playback.frames):
+                if fault.after_events is not None and i >= fault.after_events:
+                    break
+                injected += wait_before(fault, i)
+                delay = (schedule[i] if schedule is not None else 0.0) + injected - (clock() - started) / 1e9
+                if delay > 0:
+                    await asyncio.wait({left}, timeout=delay)
+                if left.done():
+                    return
+                if i == last and not fault.interrupts:
+                    trace.terminal_ns = clock()
+                await self.send(
+                    {"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True}
+                )
+        finally:
+            left.cancel()
+        if fault.interrupts:
+            trace.terminal_ns = clock()
+            await self._end_stream(fault)
+            return
+        await self.send({"type": "http.response.body", "body": b""})
+
+    async def _relay_faulted(self, fault: Injection, events: list[dict[str, Any]]) -> None:
+        """Relay upstream events of a recorded turn a fault rides on, one SSE block each."""
+        for data in events:
+            if self._fault_struck:
+                return  # the client has had the fault; the upstream's answer is still recorded
+            if fault.after_events is not None and self._fault_sent >= fault.after_events:
+                await self._end_stream(fault)
+                return
+            seconds = wait_before(fault, self._fault_sent)
+            if seconds > 0:
+                await asyncio.sleep(seconds)
+            self._fault_sent += 1
+            block = sse_block(data).encode("utf-8")
+            await self.send({"type": "http.response.body", "body": block, "more_body": True})
 
     # -- replay ---------------------------------------------------------------
 
     async def replay(self, action: PlayHttp) -> None:
+        if action.fault is not None:
+            await self._replay_faulted(action, action.fault)
+            return
         answer, playback, schedule, trace = action.answer, action.playback, action.schedule, action.trace
         # The terminal time is stamped before the answer's last bytes are handed over: once
         # the client has them, the test may read rws.turns.
@@ -225,8 +340,12 @@ class HttpExchange:
         connection_id: int,
         trace: TurnTrace,
         where: str,
+        fault: Injection | None = None,
     ) -> None:
-        """Proxy the request upstream (as ``outgoing``), relaying its answer as it arrives and recording it."""
+        """Proxy the request upstream (as ``outgoing``), relaying its answer as it arrives and recording it.
+
+        A ``fault`` meets the client while the upstream's answer is recorded whole.
+        """
         mount = self.mount
         recorder = mount.recorder
         assert recorder is not None
@@ -245,7 +364,7 @@ class HttpExchange:
             ) as upstream:
                 content_type = upstream.headers.get("content-type", "")
                 if upstream.status_code == 200 and content_type.startswith("text/event-stream"):
-                    await self._relay_stream(upstream, pending, trace, idle)
+                    await self._relay_stream(upstream, pending, trace, idle, fault)
                     return
                 payload = await upstream.aread()
                 recorder.discard(pending)
@@ -271,6 +390,13 @@ class HttpExchange:
                     mount.on_recorded(turn, trace)
                 else:
                     mount.forward_ended(trace, outcome=None)
+                if fault is not None:
+                    # A plain JSON answer has no events to strike between: the fault strikes before it.
+                    if fault.first_event_s > 0:
+                        await asyncio.sleep(fault.first_event_s)
+                    if fault.interrupts:
+                        await self._drop()
+                        return
                 await self._relay_plain(upstream, payload)
         except UpstreamStall as exc:
             recorder.discard(pending)
@@ -346,7 +472,7 @@ class HttpExchange:
         await self.send({"type": "http.response.body", "body": payload})
 
     async def _relay_stream(
-        self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace, idle: Bound
+        self, upstream: UpstreamResponse, pending: Any, trace: TurnTrace, idle: Bound, fault: Injection | None
     ) -> None:
         mount = self.mount
         recorder = mount.recorder
@@ -379,8 +505,14 @@ class HttpExchange:
                     # test may end, or read rws.turns, as soon as it does.
                     mount.on_recorded(turn, trace)
                 self.relayed_events += 1
+            if fault is not None:
+                await self._relay_faulted(fault, events)
+                continue
             await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await self.send({"type": "http.response.body", "body": b""})
+        if fault is not None and fault.interrupts and not self._fault_struck:
+            await self._end_stream(fault)  # the turn had fewer events: the ending follows its last
+        if not self._fault_struck:
+            await self.send({"type": "http.response.body", "body": b""})
 
 
 class SseParser:

@@ -12,12 +12,13 @@ connections to close.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,6 +109,7 @@ class Mount:
         self._sent_seen: set[tuple[frozenset[tuple[str, str]], str]] = set()
         self.failures: list[RwsError] = []
         self._open_connections = 0
+        self._faulted_in_flight = 0
         self._idle = threading.Condition(self.lock)
         self._closers: list[Callable[[], Any]] = []
         self._http_connections: dict[Any, int] = {}
@@ -269,6 +271,37 @@ class Mount:
         with self.lock:
             self._open_connections -= 1
             self._idle.notify_all()
+
+    def faulted_turn_started(self) -> None:
+        """A turn an injected fault rides on went upstream: its answer is recorded whole, even
+        after the client has had the fault, and the end of the test waits for it."""
+        with self.lock:
+            self._faulted_in_flight += 1
+
+    def faulted_turn_ended(self, count: int = 1) -> None:
+        """``count`` such turns have ended (recorded, or failed upstream)."""
+        with self.lock:
+            self._faulted_in_flight -= count
+            self._idle.notify_all()
+
+    @contextlib.contextmanager
+    def faulted_turn(self) -> Iterator[None]:
+        """:meth:`faulted_turn_started` and, at the end of the block, :meth:`faulted_turn_ended`."""
+        self.faulted_turn_started()
+        try:
+            yield
+        finally:
+            self.faulted_turn_ended()
+
+    def wait_faulted_turns(self) -> bool:
+        """Wait until the upstream has answered every turn a fault met (from the test's thread).
+
+        Bounded by the upstream bounds: an upstream that stops answering is stopped by them.
+        """
+        settings = self.settings
+        bound = settings.upstream_first_event_timeout + settings.upstream_idle_timeout
+        with self._idle:
+            return self._idle.wait_for(lambda: self._faulted_in_flight <= 0, bound)
 
     def http_connection(
         self, scope: Mapping[str, Any], headers: dict[str, str], at_ns: int

@@ -38,6 +38,7 @@ from ..core.engine import (
     SteerRequest,
     TurnRequest,
 )
+from ..core.faults import InjectFault, Injection
 from ..core.jsontext import JsonTextError, parse_json
 from ..core.normalize import request_problem
 from ..core.replay import compact, error_event
@@ -54,6 +55,7 @@ from .common import (
     scope_headers,
     shown_url,
 )
+from .faults import drop_connection, injected_wait, wait_before
 from .mount import Mount
 from .runner import WS_MAX_FRAME_BYTES, Receive, Scope, Send
 from .upstream import UPSTREAM_WEBSOCKET_OPEN_TIMEOUT_S, open_upstream_websocket, websocket_url
@@ -94,6 +96,8 @@ class WebSocketSession:
         self._stalled = False
         #: Frames received from the upstream on this connection (named when one cannot be handled).
         self.upstream_frames = 0
+        #: While recording: injected faults riding on turns still arriving, by their pending turn.
+        self._relay_faults: dict[int, _RelayFault] = {}
 
     # -- plumbing ------------------------------------------------------------
 
@@ -198,6 +202,14 @@ class WebSocketSession:
             close_code = 1006
         finally:
             self._closed = True
+            if self._relay_faults and self._upstream_reader is not None:
+                # A fault met the client mid-turn: the upstream's answer is still recorded whole.
+                settings = mount.settings
+                bound = settings.upstream_first_event_timeout + settings.upstream_idle_timeout
+                await asyncio.wait({self._upstream_reader}, timeout=bound)
+            if self._relay_faults:  # their answers will not end now (the upstream failed)
+                mount.faulted_turn_ended(len(self._relay_faults))
+                self._relay_faults.clear()
             mount.remove_closer(closer)
             for task in self._lane_tails.values():
                 task.cancel()
@@ -303,14 +315,24 @@ class WebSocketSession:
             if action.close_code is not None:
                 await self.close(action.close_code, action.close_reason)
         elif isinstance(action, Forward):
-            await self._record(data, action.body.decode("utf-8"), lane, arrived_ns)
+            await self._record(data, action.body.decode("utf-8"), lane, arrived_ns, action.fault)
+        elif isinstance(action, InjectFault):
+            if action.injection.first_event_s > 0:
+                await asyncio.sleep(action.injection.first_event_s)  # bounded: MAX_DELAY_S
+            action.trace.terminal_ns = mount.clock()
+            await self._fault_ending(action.injection)
 
     # -- replay ------------------------------------------------------------
 
     async def _play(self, action: PlayFrames) -> None:
         previous = self._lane_tails.get(action.lane)
-        if action.schedule is None and not action.holds and (previous is None or previous.done()):
-            # Instant and nothing before it on its lane: sent from here, nothing to wait for.
+        if (
+            action.schedule is None
+            and not action.holds
+            and action.fault is None
+            and (previous is None or previous.done())
+        ):
+            # Instant, no fault and nothing before it on its lane: sent from here.
             frames, trace = action.frames, action.trace
             last = len(frames) - 1
             for i, frame in enumerate(frames):
@@ -336,26 +358,37 @@ class WebSocketSession:
         """Send a turn's frames on its schedule (None: at once), waiting at each steer hold."""
         clock = self.mount.clock
         trace, schedule = action.trace, action.schedule
+        fault = action.fault
+        ending = fault is not None and fault.interrupts
         holds: dict[int, list[Hold]] = {}
         for hold in action.holds:
             holds.setdefault(hold.index, []).append(hold)
         # How much later than recorded the client steered: later frames move by as much.
         shift_ns = 0
+        injected = 0.0  # seconds of injected delay so far (not the client's overhead)
         last = len(action.frames) - 1
         for i, frame in enumerate(action.frames):
+            if fault is not None:
+                if fault.after_events is not None and i >= fault.after_events:
+                    break
+                injected += wait_before(fault, i)
             for hold in holds.get(i, ()):
                 if not await self._wait_for_steer(hold):
                     return
-                late_ns = clock() - trace.arrived_ns - shift_ns - int(hold.at_s * 1e9)
+                late_ns = clock() - trace.arrived_ns - shift_ns - int((hold.at_s + injected) * 1e9)
                 shift_ns += max(0, late_ns)
-            if schedule is not None:
-                delay = schedule[i] - (clock() - trace.arrived_ns - shift_ns) / 1e9
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            if i == last:
+            at_s = (schedule[i] if schedule is not None else 0.0) + injected
+            delay = at_s - (clock() - trace.arrived_ns - shift_ns) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if i == last and not ending:
                 trace.terminal_ns = clock()
             if not await self.send_text(frame):
                 return
+        if fault is not None and ending:
+            trace.terminal_ns = clock()
+            await self._fault_ending(fault)
+            return
         await self._then(action)
 
     async def _wait_for_steer(self, hold: Hold) -> bool:
@@ -395,6 +428,23 @@ class WebSocketSession:
             await self._forward(action.body.decode("utf-8"))
         else:
             await self.end_with_error(action.event, action.close_code, action.reason)
+
+    async def _fault_ending(self, fault: Injection) -> None:
+        """End a turn as an injected fault says: a close, a cut, or an event (and maybe a close)."""
+        if fault.ending == "cut":
+            self._closed = self.closed_by_server = True
+            if not drop_connection(self.send_message):
+                await self.close(1011, "")  # no transport in reach: the nearest a client can see
+            return
+        if fault.ending == "close":
+            await self.close(fault.close_code or 1011, fault.close_reason)
+            return
+        if fault.frame_text is not None:
+            await self.send_text(fault.frame_text)
+        elif fault.event is not None:
+            await self.send_event(fault.event)
+        if fault.close_code is not None:
+            await self.close(fault.close_code, fault.close_reason)
 
     async def _then(self, action: PlayFrames) -> None:
         """The frames are sent: end the turn with the engine's failure, if it has one."""
@@ -449,7 +499,9 @@ class WebSocketSession:
             )
             await self.send_message({"type": "websocket.http.response.body", "body": body})
 
-    async def _record(self, data: dict[str, Any], outgoing: str, lane: str | None, arrived_ns: int) -> None:
+    async def _record(
+        self, data: dict[str, Any], outgoing: str, lane: str | None, arrived_ns: int, fault: Injection | None
+    ) -> None:
         mount = self.mount
         assert mount.recorder is not None
         if self.upstream is None and not await self._connect_upstream():
@@ -458,7 +510,10 @@ class WebSocketSession:
             lane = None  # not a lane name: the upstream's error for it comes on the default lane
         # ``outgoing`` is the engine's: only this upstream socket resolves ids it created
         # (store: false); the recording keeps the request as the client sent it.
-        mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
+        pending = mount.recorder.start_turn(self.connection_id, data, arrived_ns, transport="ws", lane=lane)
+        if fault is not None:
+            self._relay_faults[id(pending)] = _RelayFault(fault)
+            mount.faulted_turn_started()
         self._watch_turn(lane)
         await self._forward(outgoing)
 
@@ -568,7 +623,10 @@ class WebSocketSession:
             except ValueError:
                 data = None
             turn = None
+            relay: tuple[int, _RelayFault] | None = None
             if isinstance(data, dict):
+                if self._relay_faults:
+                    relay = self._relay_fault_of(data)
                 if self._stall_watch is not None:
                     lane = data.get("stream_id")
                     # A steered ending is no end: the successor follows in the same turn.
@@ -582,9 +640,47 @@ class WebSocketSession:
                     # Stored (and its trace completed) before the client sees the terminal
                     # event: the test may end, or read rws.turns, as soon as it does.
                     mount.on_recorded(turn)
-            if not await self.send_text(text):
+            if relay is not None:
+                await self._relay_faulted(relay, text, ended=turn is not None)
+                if self._closed and not self._relay_faults:
+                    return False
+                continue
+            if not await self.send_text(text) and not self._relay_faults:
                 return False
         return True
+
+    def _relay_fault_of(self, data: dict[str, Any]) -> tuple[int, _RelayFault] | None:
+        """The injected fault riding on the turn this upstream event belongs to, if any."""
+        assert self.mount.recorder is not None
+        lane = data.get("stream_id")
+        pending = self.mount.recorder.waiting(self.connection_id, lane if isinstance(lane, str) else None)
+        if pending is None:
+            return None
+        relay = self._relay_faults.get(id(pending))
+        return None if relay is None else (id(pending), relay)
+
+    async def _relay_faulted(self, relay: tuple[int, _RelayFault], text: str, *, ended: bool) -> None:
+        """Relay one event of a turn a fault rides on: delayed, or the fault's ending instead.
+
+        Once the ending has struck, the client gets nothing more of the turn, while the
+        upstream's answer goes on being recorded.
+        """
+        key, state = relay
+        fault = state.injection
+        if not state.struck:
+            if fault.after_events is not None and state.sent >= fault.after_events:
+                state.struck = True
+                await self._fault_ending(fault)
+            else:
+                await injected_wait(fault, state.sent)
+                state.sent += 1
+                await self.send_text(text)
+                if ended and fault.interrupts:
+                    state.struck = True  # the turn had fewer events: the ending follows its last
+                    await self._fault_ending(fault)
+        if ended:
+            del self._relay_faults[key]
+            self.mount.faulted_turn_ended()
 
     async def _on_reader_failure(self, error: Exception) -> None:
         """Reading the upstream raised: fail the test, tell the client at once, drop the upstream."""
@@ -626,6 +722,15 @@ class WebSocketSession:
             self._upstream_reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._upstream_reader
+
+
+class _RelayFault:
+    """An injected fault on a turn being recorded: events relayed so far, and whether it struck."""
+
+    def __init__(self, injection: Injection) -> None:
+        self.injection = injection
+        self.sent = 0
+        self.struck = False
 
 
 def _decode_frame(text: str | None) -> dict[str, Any] | str:

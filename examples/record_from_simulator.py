@@ -30,9 +30,17 @@ def script_for(cities: list[str]) -> Script:
 
 def main() -> int:
     # One simulator per test selection, each scripted for the cities its question names.
-    runs = [(["Paris", "Oslo"], "both_cities or agents"), (["Paris"], "Paris"), (["Oslo"], "Oslo")]
+    # The recovery tests record with their faults injected in front of the simulator, over
+    # both transports (some faults exist on one only): the cassette holds what the client
+    # did to recover, as the service answered it.
+    runs = [
+        (["Paris", "Oslo"], "both_cities or agents", "ws"),
+        (["Paris"], "Paris", "ws"),
+        (["Oslo"], "Oslo", "ws"),
+        (["Paris", "Oslo"], "test_recovery", "ws,http"),
+    ]
     status = 0
-    for cities, selector in runs:
+    for cities, selector, transports in runs:
         with serve_simulator(script_for(cities), event_delay_s=0.002) as sim:
             # The agents SDK exports traces to the real API by itself: not from here.
             env = {
@@ -51,7 +59,7 @@ def main() -> int:
                     "no:cacheprovider",
                     "--rws-record-mode=rewrite",
                     f"--rws-upstream={sim.url}",
-                    "--rws-transports=ws",
+                    f"--rws-transports={transports}",
                     "-k",
                     selector,
                 ],

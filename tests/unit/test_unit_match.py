@@ -563,3 +563,30 @@ def test_request_key_is_hashable_value() -> None:
     assert isinstance(key, RequestKey)
     assert key == TurnIndex().key_for({"input": "x", "model": "m"})
     assert len(key.context) == len(key.params) == 16
+
+
+# -- turns an injected fault cut short -----------------------------------------------------------------
+
+
+def test_a_retry_after_an_interrupted_turn_gets_the_recorded_retry_when_there_is_one() -> None:
+    """Recorded with the fault: the cut turn and the client's retry are both in the cassette."""
+    retry = Turn(request=_ws([USER_ITEM, CALL_ITEM, OUTPUT_ITEM]), events=_events("resp_9", [ANSWER_ITEM]))
+    index = TurnIndex.build([*_chain_turns()[:2], retry])
+    assert index.lookup(_ws([USER_ITEM])).turn == 0
+    cut = index.lookup(_ws([OUTPUT_ITEM], "resp_1")).turn
+    assert cut == 1
+    index.mark_interrupted(cut)
+    # The retry resends the whole conversation: the same key, answered by the recorded retry.
+    assert index.lookup(_ws([USER_ITEM, CALL_ITEM, OUTPUT_ITEM])).turn == 2
+
+
+def test_a_retry_after_an_interrupted_turn_replays_it_when_the_cassette_has_no_retry() -> None:
+    """Recorded without the fault: the one recorded turn answers the retry, once."""
+    index = TurnIndex.build(_chain_turns())
+    index.lookup(_ws([USER_ITEM]))
+    cut = index.lookup(_ws([OUTPUT_ITEM], "resp_1")).turn
+    assert cut is not None
+    index.mark_interrupted(cut)
+    assert index.lookup(_ws([OUTPUT_ITEM], "resp_1")).turn == cut
+    third = index.lookup(_ws([OUTPUT_ITEM], "resp_1"))
+    assert third.turn is None and third.exhausted == (cut,)

@@ -612,7 +612,7 @@ class TurnEngine:
             sent = injection.events_sent(total)
             trace.injected_delay_ns = injection.delay_ns(sent)
             if injection.interrupts:
-                self.index.unmark_played(action.position)
+                self.index.mark_interrupted(action.position)
                 if trace.response_id is not None:
                     state.cached.discard(trace.response_id)
         if injection.interrupts:

@@ -89,6 +89,8 @@ class TurnIndex:
     #: response id -> index of the turn that created it
     _creator: dict[str, int] = field(default_factory=dict)
     _played: dict[int, int] = field(default_factory=dict)
+    #: Played turns an injected fault cut short: a retry may replay them (see mark_interrupted).
+    _interrupted: set[int] = field(default_factory=set)
     #: The last parameter set and its digest: an agent loop sends the same one every turn.
     _last_params: dict[str, Any] | None = None
     _last_params_digest: bytes = b""
@@ -220,6 +222,11 @@ class TurnIndex:
             if self._played.get(position, 0) == 0:
                 self._played[position] = 1
                 return MatchResult(key, position)
+        for position in candidates:
+            if position in self._interrupted:
+                self._interrupted.discard(position)
+                self._played[position] += 1
+                return MatchResult(key, position)
         if self.allow_repeats:
             last = candidates[-1]
             self._played[last] += 1
@@ -237,10 +244,15 @@ class TurnIndex:
     def mark_played(self, position: int) -> None:
         self._played[position] = self._played.get(position, 0) + 1
 
-    def unmark_played(self, position: int) -> None:
-        """A played turn never reached the client whole (an injected fault): it may be played again."""
-        if self._played.get(position, 0) > 0:
-            self._played[position] -= 1
+    def mark_interrupted(self, position: int) -> None:
+        """A played turn never reached the client whole (an injected fault).
+
+        The client's retry sends the same request again. A cassette recorded with the
+        fault holds that retry as a later turn with the same key, which must answer it (the
+        conversation goes on from the retry's response); only when there is none is the
+        interrupted turn played again.
+        """
+        self._interrupted.add(position)
 
     def played_count(self, position: int) -> int:
         return self._played.get(position, 0)

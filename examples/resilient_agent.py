@@ -96,6 +96,33 @@ def _backoff(attempt: int, retry_after: float | None = None) -> float:
     return retry_after if retry_after is not None else FIRST_BACKOFF_S * 2 ** (attempt - 1)
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """What a WebSocket loop does after an ``error`` event."""
+
+    #: Open a new connection (the service closes this one).
+    rotate: bool = False
+    #: Send the whole conversation instead of a chain.
+    resend: bool = False
+    #: Wait this long before sending again.
+    wait_s: float = 0.0
+
+
+def recover_from(event: Any, recoveries: Recoveries) -> NextStep:
+    """The recovery for an ``error`` event over WebSocket mode; raises for errors not to retry."""
+    code, status = _error_of(event)
+    if code == "websocket_connection_limit_reached":
+        recoveries.note(code)
+        return NextStep(rotate=True, resend=True)
+    if code in STATE_LOST_CODES:
+        recoveries.note(code)
+        return NextStep(resend=True)
+    if status == 429:
+        recoveries.note("rate limited")
+        return NextStep(wait_s=_backoff(len(recoveries.events)))
+    raise RuntimeError(f"the API answered with an error: {event.to_dict()}")
+
+
 # -- WebSocket mode ------------------------------------------------------------------
 
 
@@ -128,21 +155,11 @@ def ask_over_websocket(client: Any, question: str, recoveries: Recoveries) -> Ag
                         if conversation.answered(event.response, result):
                             return result
                         break
-                    if event.type != "error":
-                        continue
-                    code, status = _error_of(event)
-                    if code == "websocket_connection_limit_reached":
-                        recoveries.note(code)
-                        rotate = resend = True  # the service closes this connection
-                    elif code in STATE_LOST_CODES:
-                        recoveries.note(code)
-                        resend = True
-                    elif status == 429:
-                        recoveries.note("rate limited")
-                        time.sleep(_backoff(len(recoveries.events)))
-                    else:
-                        raise RuntimeError(f"the API answered with an error: {event.to_dict()}")
-                    break
+                    if event.type == "error":
+                        step = recover_from(event, recoveries)
+                        rotate, resend = step.rotate, step.resend
+                        time.sleep(step.wait_s)
+                        break
 
 
 async def ask_over_websocket_async(client: Any, question: str, recoveries: Recoveries) -> AgentResult:
@@ -165,21 +182,11 @@ async def ask_over_websocket_async(client: Any, question: str, recoveries: Recov
                         if conversation.answered(event.response, result):
                             return result
                         break
-                    if event.type != "error":
-                        continue
-                    code, status = _error_of(event)
-                    if code == "websocket_connection_limit_reached":
-                        recoveries.note(code)
-                        rotate = resend = True
-                    elif code in STATE_LOST_CODES:
-                        recoveries.note(code)
-                        resend = True
-                    elif status == 429:
-                        recoveries.note("rate limited")
-                        await asyncio.sleep(_backoff(len(recoveries.events)))
-                    else:
-                        raise RuntimeError(f"the API answered with an error: {event.to_dict()}")
-                    break
+                    if event.type == "error":
+                        step = recover_from(event, recoveries)
+                        rotate, resend = step.rotate, step.resend
+                        await asyncio.sleep(step.wait_s)
+                        break
 
 
 # -- HTTP ----------------------------------------------------------------------------

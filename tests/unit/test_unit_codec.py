@@ -523,3 +523,28 @@ def test_a_bad_steer_names_its_pointer(steer: dict[str, Any], pointer: str, prob
     error = _decode_error(document)
     assert error.pointer == pointer
     assert problem in str(error)
+
+
+# -- collector pause --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_collector_state_is_restored_after_a_failed_decode(enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        _decode_error({"format": "nope"})
+        assert gc.isenabled() is enabled
+        decode_cassette(encode_cassette(_cassette(_turn(2))))
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_a_large_cassette_still_names_the_bad_field() -> None:
+    document = json.loads(encode_cassette(_cassette(*(_turn(5) for _ in range(2000)))))
+    document["turns"][1999]["events"][4]["offset_ms"] = "late"
+    error = _decode_error(document)
+    assert error.pointer.startswith("/turns/1999/events/4")

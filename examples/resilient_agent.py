@@ -58,6 +58,12 @@ class Conversation:
     previous: str | None = None
     new_items: list[Any] = field(default_factory=list)
 
+    @classmethod
+    def opening(cls, question: str) -> Conversation:
+        """A conversation that starts with the user's question (its first turn sends just that)."""
+        first = [{"role": "user", "content": question}]
+        return cls(history=first, new_items=list(first))
+
     def request(self, *, resend: bool) -> dict[str, Any]:
         """The next ``response.create``: chained, or (``resend``) the whole conversation."""
         chained = not resend and self.previous is not None
@@ -129,8 +135,7 @@ def recover_from(event: Any, recoveries: Recoveries) -> NextStep:
 def ask_over_websocket(client: Any, question: str, recoveries: Recoveries) -> AgentResult:
     """The WebSocket loop, recovering from lost state, rate limits, the age limit and reconnects."""
     result = AgentResult(answer="")
-    conversation = Conversation(history=[{"role": "user", "content": question}])
-    conversation.new_items = list(conversation.history)
+    conversation = Conversation.opening(question)
     resend = False
 
     def on_reconnecting(event: openai.ReconnectingEvent) -> None:
@@ -165,8 +170,7 @@ def ask_over_websocket(client: Any, question: str, recoveries: Recoveries) -> Ag
 async def ask_over_websocket_async(client: Any, question: str, recoveries: Recoveries) -> AgentResult:
     """The async WebSocket loop (the same recoveries but the SDK reconnect, shown sync)."""
     result = AgentResult(answer="")
-    conversation = Conversation(history=[{"role": "user", "content": question}])
-    conversation.new_items = list(conversation.history)
+    conversation = Conversation.opening(question)
     resend = False
     while True:
         async with client.responses.connect() as connection:
@@ -213,7 +217,7 @@ def _failure_name(error: Exception) -> str:
 def ask_over_http(client: Any, question: str, recoveries: Recoveries) -> AgentResult:
     """The HTTP loop (the whole history every turn), retrying what the service asks to retry."""
     result = AgentResult(answer="")
-    conversation = Conversation(history=[{"role": "user", "content": question}])
+    conversation = Conversation.opening(question)
     while result.turns < MAX_TURNS:
         result.turns += 1
         try:
@@ -231,7 +235,7 @@ def ask_over_http(client: Any, question: str, recoveries: Recoveries) -> AgentRe
 async def ask_over_http_async(client: Any, question: str, recoveries: Recoveries) -> AgentResult:
     """The async HTTP loop."""
     result = AgentResult(answer="")
-    conversation = Conversation(history=[{"role": "user", "content": question}])
+    conversation = Conversation.opening(question)
     while result.turns < MAX_TURNS:
         result.turns += 1
         try:

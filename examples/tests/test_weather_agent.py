@@ -13,7 +13,10 @@ QUESTION = "What's the weather in Paris and Oslo?"
 # headroom: streaming the answer, running the tool and building the next request. Over
 # HTTP the request resends the whole history. Slower CI scales these with
 # RWS_BUDGET_SCALE (scripts/run-examples.sh sets 3); exact limits never scale.
-LOOP_OVERHEAD_MS = {"http": {"p95": 9}, "ws": {"p95": 5}}
+# Re-measured with the SDK the README's commands install today (openai 3.57): the plugin as it was
+# before fault injection gives the same loop HTTP ~20 ms and WebSocket ~7-10 ms per turn on a
+# 2-core machine (these limits were 9 and 5). The client side grew, not the replay.
+LOOP_OVERHEAD_MS = {"http": {"p95": 20}, "ws": {"p95": 7}}
 
 
 # One connection per test, WebSocket mode sends only new input (previous_response_id).
@@ -44,7 +47,7 @@ def test_single_city(rws, city):
 @pytest.mark.asyncio
 # openai-agents' run loop does more per turn than the hand-written one (its items, hooks and
 # guardrails), and resends its history over WebSocket too: no resent_items limit here.
-@pytest.mark.rws_budget(connections=1, overhead_ms={"http": {"p95": 9}, "ws": {"p95": 7}})
+@pytest.mark.rws_budget(connections=1, overhead_ms={"http": {"p95": 20}, "ws": {"p95": 9}})
 async def test_openai_agents_weather(rws):
     """The same question through openai-agents, over its HTTP and its WebSocket model."""
     from agents import Agent, Runner, function_tool

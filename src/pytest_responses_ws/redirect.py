@@ -9,8 +9,8 @@ libraries (see :meth:`RedirectTarget.caught`):
 
 - httpx through respx (a route per upstream host; everything else passes through),
 - httpx2 (openai-python 3.x) at its transport's send methods,
-- WebSocket connects through ``websockets`` (sync and asyncio) and openai's
-  ``_WebSocketConnect``.
+- WebSocket connects through ``websockets`` (sync and asyncio) and openai's own
+  subclasses of them (``_WebSocketConnect``, ``_SyncWebSocketConnect``).
 
 With ``redirect=True`` a caught request goes to this test's mount instead. Otherwise,
 while replaying, it is refused: the client gets an error at once (a 400, or a refused
@@ -215,14 +215,19 @@ def _patch_websockets(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -
         return Redirected
 
     monkeypatch.setattr(websockets.asyncio.client, "connect", subclass(websockets.asyncio.client.connect))
+    if hasattr(websockets.sync.client, "reconnect"):  # websockets 17.1+: a class, like asyncio's connect
+        monkeypatch.setattr(websockets.sync.client, "reconnect", subclass(websockets.sync.client.reconnect))
     if importlib.util.find_spec("openai") is not None:
         try:
             import openai.lib._websocket as openai_websocket
         except ImportError:  # an SDK without WebSocket mode
             return
-        monkeypatch.setattr(
-            openai_websocket, "_WebSocketConnect", subclass(openai_websocket._WebSocketConnect)
-        )
+        # Subclasses openai made of websockets' classes at import: the asyncio connect, and
+        # since openai 3.6x the sync reconnect (looked up by ``_connect_sync`` at call time).
+        for name in ("_WebSocketConnect", "_SyncWebSocketConnect"):
+            base = getattr(openai_websocket, name, None)
+            if isinstance(base, type):
+                monkeypatch.setattr(openai_websocket, name, subclass(base))
 
 
 @contextmanager

@@ -50,6 +50,7 @@ from .handle import RwsBudgetWarning, RwsHandle
 from .report.summary import markdown_table, report_document, summarize, terminal_lines
 from .server.app import LoopbackServer
 from .server.mount import Mount
+from .server.prepared import ReplayCache, ReplaySource
 
 #: CLI option dest / ini name for each setting, and the parser that validates it.
 OPTIONS: dict[str, tuple[str, Any]] = {
@@ -77,6 +78,8 @@ class RwsSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._server: LoopbackServer | None = None
+        #: Cassettes this process replays, decoded and prepared once while unchanged.
+        self.replay_cache = ReplayCache()
         self._proxy: RefusingProxy | None = None
         self.cli = {key: config.getoption(dest) for key, (dest, _) in OPTIONS.items()}
         self.ini = {key: config.getini(dest) or None for key, (dest, _) in OPTIONS.items()}
@@ -202,13 +205,14 @@ class RwsSession:
         check_cassette_path(path)  # before anything is recorded, not when it is written
         claim = self._claim_recording(path, settings)
         try:
-            existing = self._existing_cassette(path, settings)
+            source = self._existing_cassette(path, settings)
             server = self.server
             return Mount(
                 server.new_mount_id(),
                 settings,
                 path,
-                existing,
+                source.cassette if source is not None else None,
+                prepared=source.prepared if source is not None else None,
                 record_command=self.record_command(item),
                 transport=transport,
                 cassette_lock=claim,
@@ -234,11 +238,10 @@ class RwsSession:
             return None
         return claim
 
-    @staticmethod
-    def _existing_cassette(path: Path, settings: Settings) -> Cassette | None:
+    def _existing_cassette(self, path: Path, settings: Settings) -> ReplaySource | None:
         if settings.record_mode is RecordMode.REWRITE or not path.exists():
             return None
-        return load_cassette(path)
+        return self.replay_cache.load(path)
 
     # -- budgets ------------------------------------------------------------------
 

@@ -15,11 +15,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-from ..cassette.model import Turn
+from ..cassette.model import EventLog, RecordedEvent, Turn
 from ..cassette.redact import REDACTED
-from .normalize import canonical_json, normalize_input, normalize_params, response_output
+from .collector import collector_paused
+from .normalize import canonical_json, normalize_input, normalize_item, normalize_params, response_output
 from .placeholders import Placeholders
 from .synthesize import response_from_events
 
@@ -44,11 +45,48 @@ def _params_digest(params: Mapping[str, Any]) -> bytes:
     return hashlib.blake2b(canonical_json(params).encode("utf-8"), digest_size=16).digest()
 
 
-def turn_response(turn: Turn) -> dict[str, Any] | None:
-    """The final response object a turn produced (from its body or terminal event)."""
+def turn_response(turn: Turn, *, as_copy: bool = True) -> dict[str, Any] | None:
+    """The final response object a turn produced (from its body or terminal event).
+
+    ``as_copy=False`` gives the recorded object's own parts, for readers that never change them.
+    """
     if turn.body is not None and "output" in turn.body:
         return turn.body
-    return response_from_events([event.data for event in turn.events])
+    return response_from_events(_EventData(turn.events), as_copy=as_copy)
+
+
+def recorded_output(turn: Turn) -> list[Any]:
+    """The output items of a turn's final response, canonical (as a client would resend them).
+
+    Events read from a file answer from their heads, decoding only the output itself.
+    """
+    if isinstance(turn.events, EventLog) and not (turn.body is not None and "output" in turn.body):
+        output = turn.events.final_output()
+        return [normalize_item(item) for item in output] if output else []
+    return response_output(turn_response(turn, as_copy=False))
+
+
+class _EventData(Sequence[Mapping[str, Any]]):
+    """The ``data`` of recorded events, read one at a time (a read from the end decodes only the end)."""
+
+    __slots__ = ("_events",)
+
+    def __init__(self, events: Sequence[RecordedEvent]) -> None:
+        self._events = events
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(index, slice):
+            return [event.data for event in self._events[index]]
+        return self._events[index].data
 
 
 @dataclass(frozen=True)
@@ -112,8 +150,9 @@ class TurnIndex:
         cls, turns: Iterable[Turn], ignore: Sequence[str] = (), allow_repeats: bool = False
     ) -> TurnIndex:
         index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats)
-        for turn in turns:
-            index.add(turn)
+        with collector_paused():
+            for turn in turns:
+                index.add(turn)
         return index
 
     # -- keys -------------------------------------------------------------
@@ -172,27 +211,45 @@ class TurnIndex:
         """Index a turn (recorded earlier or just now) and return its position."""
         position = len(self.turns)
         self.turns.append(turn)
-        response = turn_response(turn)
-        self._learn_placeholders(turn, response)
+        output = recorded_output(turn)
+        self._learn_placeholders(turn, output)
         key = self.key_for(turn.request)
         self.keys.append(key)
-        self._by_key.setdefault(key, []).append(position)
+        # A new list, never an append: copies of this index share the lists (see copy()).
+        self._by_key[key] = [*self._by_key.get(key, ()), position]
         response_id = turn.response_id
         if response_id is not None:
-            self._after[response_id] = _fold(key.context, response_output(response))
+            self._after[response_id] = _fold(key.context, output)
             self._creator[response_id] = position
         return position
 
-    def _learn_placeholders(self, turn: Turn, response: Mapping[str, Any] | None) -> None:
-        output = response_output(response)
+    def copy(self) -> TurnIndex:
+        """An index of the same turns with nothing played: what each test replaying a cassette starts from.
+
+        Building an index digests every turn; a copy shares those digests (its dictionaries are
+        new, their values immutable), so the tests and transports replaying one cassette build it once.
+        """
+        index = TurnIndex(ignore=self.ignore, allow_repeats=self.allow_repeats)
+        index.turns = list(self.turns)
+        index.keys = list(self.keys)
+        index._by_key = dict(self._by_key)
+        index._after = dict(self._after)
+        index._creator = dict(self._creator)
+        index.placeholder_params = self.placeholder_params.copy()
+        index.placeholder_items = self.placeholder_items.copy()
+        index._has_redactions = self._has_redactions
+        index._fill_items, index._fill_params = self._fill_items, self._fill_params
+        return index
+
+    def _learn_placeholders(self, turn: Turn, output: list[Any]) -> None:
         if not self._has_redactions:
             # Until a turn has a redacted part, no templates are needed, nor a record of the
             # plain units: one search of the turn's JSON text decides.
-            if REDACTED not in json.dumps([turn.request, output], ensure_ascii=False):
+            if turn.redaction_free or REDACTED not in json.dumps([turn.request, output], ensure_ascii=False):
                 return
             self._has_redactions = True
             for earlier in self.turns[:-1]:
-                self._add_units(earlier, response_output(turn_response(earlier)))
+                self._add_units(earlier, recorded_output(earlier))
         self._add_units(turn, output)
 
     def _add_units(self, turn: Turn, output: list[Any]) -> None:

@@ -31,6 +31,7 @@ from ..core.engine import Action, EngineSettings, SteerAction, SteerRequest, Tur
 from ..core.match import MatchResult, TurnIndex
 from ..core.merge import merge_recording
 from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
+from ..core.prepared import PreparedTurns
 from ..core.record import SessionRecorder
 from ..core.replay import HttpAnswer, Playback
 from ..errors import (
@@ -62,7 +63,10 @@ class Mount:
         cassette_lock: CassetteLock | None = None,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
         found: Cassette | None = None,
+        prepared: PreparedTurns | None = None,
     ) -> None:
+        """``prepared``: ``existing``'s turns prepared for replay, shared with the other tests that
+        replay the same cassette (see :class:`ReplayCache`); without it the mount prepares its own."""
         self.id = mount_id
         self.settings = settings
         self.path = path
@@ -100,7 +104,7 @@ class Mount:
                 strict=settings.strict,
                 connection_max_age_s=settings.connection_max_age,
             ),
-            existing.turns if existing is not None else (),
+            _replay_turns(existing, prepared),
         )
         self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
@@ -466,3 +470,13 @@ def _host(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def _replay_turns(
+    existing: Cassette | None, prepared: PreparedTurns | None
+) -> Sequence[Turn] | PreparedTurns:
+    if existing is None:
+        return ()
+    if prepared is not None and prepared.turns is existing.turns:
+        return prepared
+    return existing.turns

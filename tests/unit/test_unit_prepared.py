@@ -42,7 +42,9 @@ def _turn(text: str, response_id: str, parent: str | None = None) -> Turn:
 
 
 def _cassette(*turns: Turn) -> Cassette:
-    return Cassette(turns=turns, recorded_with=RecordedWith("0.1.0", "ws"), recorded_at="2026-12-01T00:00:00Z")
+    return Cassette(
+        turns=turns, recorded_with=RecordedWith("0.1.0", "ws"), recorded_at="2026-12-01T00:00:00Z"
+    )
 
 
 def _read(cassette: Cassette) -> Cassette:

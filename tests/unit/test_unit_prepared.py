@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pytest_responses_ws.cassette.codec import LazyEvents, decode_cassette, encode_cassette
 from pytest_responses_ws.cassette.model import Cassette, EventLog, RecordedEvent, RecordedWith, Turn
 from pytest_responses_ws.cassette.store import write_cassette_atomically
+from pytest_responses_ws.core.jsontext import nesting_depth, too_deep
 from pytest_responses_ws.core.match import TurnIndex, recorded_output
 from pytest_responses_ws.core.normalize import canonical_json, response_output
 from pytest_responses_ws.core.prepared import PreparedTurns
@@ -188,7 +189,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(a=_json, b=_json)
 def test_canonical_json_tells_values_apart_as_json_does(a: Any, b: Any) -> None:
     def reference(value: Any) -> str:
@@ -201,3 +202,29 @@ def test_canonical_json_keeps_nan_and_null_apart() -> None:
     assert canonical_json({"t": math.nan}) != canonical_json({"t": None})
     assert canonical_json([math.inf]) != canonical_json([None])
     assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1}) == '{"a":2,"b":1}'
+
+
+# -- nesting depth without a parse ---------------------------------------------------------------
+
+_nested_strings = st.text(alphabet='[]{}"\\ab\n', max_size=6)
+_deep = st.recursive(
+    st.none() | _nested_strings | st.integers(),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_nested_strings, inner, max_size=2),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_deep, limit=st.integers(0, 12))
+def test_too_deep_agrees_with_the_exact_depth(value: Any, limit: int) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    assert too_deep(text.encode("utf-8"), limit) == (nesting_depth(text) > limit)
+
+
+@pytest.mark.parametrize("opening", ["[{", '{"a":[', "["])
+def test_too_deep_counts_every_level_of_alternating_nesting(opening: str) -> None:
+    closing = opening.translate(str.maketrans("[{", "]}")).replace('"a":', "")[::-1]
+    for depth in (100, 101, 300):
+        text = (opening * depth) + (closing * depth)
+        levels = nesting_depth(text)
+        assert too_deep(text.encode(), 100) == (levels > 100)

@@ -22,11 +22,21 @@ import msgspec
 from ..cassette.model import EventLog, RecordedEvent, Turn
 from ..cassette.redact import REDACTED
 from .collector import collector_paused
-from .normalize import canonical_json, normalize_input, normalize_item, normalize_params, response_output
+from .normalize import (
+    CONTEXT_FIELDS,
+    TRANSPORT_FIELDS,
+    canonical_json,
+    normalize_input,
+    normalize_item,
+    normalize_params,
+    response_output,
+)
 from .placeholders import Placeholders
 from .synthesize import response_from_events
 
 _ROOT = b"rws-context-v1"
+#: Fields that are not parameters (see normalize_params).
+_NOT_PARAMETERS = TRANSPORT_FIELDS | CONTEXT_FIELDS
 #: Writes an item as sent (key order kept): equal output, equal item.
 _AS_SENT = msgspec.json.Encoder()
 
@@ -136,6 +146,8 @@ class TurnIndex:
     #: The last parameter set and its digest: an agent loop sends the same one every turn.
     _last_params: dict[str, Any] | None = None
     _last_params_digest: bytes = b""
+    #: The JSON as sent of the last request's parameters (see _params_key).
+    _last_sent_params: bytes = b""
     #: Items of the last request without a parent, and the fold state after each one:
     #: a client that resends its history shares a long prefix with its previous request.
     _last_texts: list[str] = field(default_factory=list)
@@ -174,11 +186,7 @@ class TurnIndex:
         parent = request.get("previous_response_id")
         raw_input = request.get("input")
         if parent is None and isinstance(raw_input, list) and not self._fill_items:
-            context = self._fold_sent_history(raw_input)
-            params = normalize_params(request, self.ignore)
-            if self._fill_params:
-                params = self.placeholder_params.fill(params)
-            return RequestKey(self._digest_params(params), context)
+            return RequestKey(self._params_key(request), self._fold_sent_history(raw_input))
         items = normalize_input(raw_input)
         if self._fill_items:
             texts = [self.placeholder_items.fill_text(item) for item in items]
@@ -190,10 +198,28 @@ class TurnIndex:
             context = _fold_texts(self._after[parent], texts)
         else:
             context = _fold_texts(_fold(_ROOT, [{"previous_response_id": parent}]), texts)
+        return RequestKey(self._params_key(request), context)
+
+    def _params_key(self, request: Mapping[str, Any]) -> bytes:
+        """The digest of the request's parameters; a loop sends the same ones every turn.
+
+        Parameters sent exactly as the previous request's (their JSON as sent: ``1`` and
+        ``1.0`` differ there) have its digest without being normalized again. A null is
+        written for a NaN too, so parameters written with one are always normalized.
+        """
+        sent = {k: v for k, v in request.items() if k not in _NOT_PARAMETERS and v is not None}
+        try:
+            text = _AS_SENT.encode(sent)
+        except (TypeError, ValueError, OverflowError):
+            text = b"null"
+        if text == self._last_sent_params and not self._fill_params and b"null" not in text:
+            return self._last_params_digest
         params = normalize_params(request, self.ignore)
         if self._fill_params:
             params = self.placeholder_params.fill(params)
-        return RequestKey(self._digest_params(params), context)
+        digest = self._digest_params(params)
+        self._last_sent_params = text
+        return digest
 
     def _digest_params(self, params: dict[str, Any]) -> bytes:
         if params != self._last_params:

@@ -49,12 +49,17 @@ __all__ = [
     "parse_budget_scale",
     "parse_connection_max_age",
     "parse_lock_timeout",
+    "parse_max_age",
+    "parse_on_expiry",
     "parse_record_mode",
+    "parse_save",
     "parse_seconds",
     "parse_switch",
     "parse_timing",
     "parse_transports",
+    "parse_unplayed",
     "parse_upstream",
+    "parse_verify_fail_on",
     "resolve_settings",
 ]
 
@@ -86,5 +91,10 @@ parse_transports = _usage_errors(_settings.parse_transports)
 parse_upstream = _usage_errors(_settings.parse_upstream)
 parse_allow_hosts = _usage_errors(_settings.parse_allow_hosts)
 parse_switch = _usage_errors(_settings.parse_switch)
+parse_unplayed = _usage_errors(_settings.parse_unplayed)
+parse_save = _usage_errors(_settings.parse_save)
+parse_max_age = _usage_errors(_settings.parse_max_age)
+parse_on_expiry = _usage_errors(_settings.parse_on_expiry)
+parse_verify_fail_on = _usage_errors(_settings.parse_verify_fail_on)
 check_keys = _usage_errors(_settings.check_keys)
 resolve_settings = _usage_errors(_settings.resolve_settings)

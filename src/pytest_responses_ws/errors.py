@@ -105,6 +105,18 @@ class RecordingError(RwsError, AssertionError):
     """Recording through the upstream failed; nothing was written."""
 
 
+class DriftError(RwsError, AssertionError):
+    """Verify mode: the live API's answers differ from the cassette in a way that fails the test."""
+
+
+class UnplayedTurnsError(RwsError, AssertionError):
+    """Recorded turns a passing test never played, with ``unplayed='fail'``."""
+
+
+class CassetteExpiredError(RwsError, AssertionError):
+    """A cassette older than its ``max_age``, with ``on_expiry='fail'``."""
+
+
 class MultipleFailures(RwsError, AssertionError):
     """Several problems in one test, reported together in the order they happened."""
 

@@ -30,8 +30,12 @@ SESSION_KEY = pytest.StashKey[RwsSession]()
 MOUNT_KEY: pytest.StashKey[Mount] = pytest.StashKey()
 HANDLE_KEY: pytest.StashKey[RwsHandle] = pytest.StashKey()
 SUMMARY_KEY = pytest.StashKey[dict[str, Any]]()
+#: Every collected item, before deselection (the orphan options judge cassettes by them).
+ALL_ITEMS_KEY = pytest.StashKey[list[pytest.Item]]()
 #: Failures already raised in the call phase, so teardown does not report them twice.
 REPORTED_KEY = pytest.StashKey[int]()
+#: Whether the test's call phase passed (the ``save`` policy reads it at teardown).
+PASSED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,7 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     option(
         "--rws-record-mode",
         "rws_record_mode",
-        "none (replay only, default), once, new_episodes, all or rewrite",
+        "none (replay only, default), once, new_episodes, all, rewrite, or verify (send requests live, "
+        "keep the cassette, report drift)",
         "MODE",
     )
     option(
@@ -133,9 +138,60 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "seconds a test waits for another process recording the same cassette (default 300)",
         "SECONDS",
     )
+    _lifecycle_options(group, option)
     option("--rws-report", "rws_report", "write every test's per-turn measurements as JSON to PATH", "PATH")
     option(
         "--rws-report-html", "rws_report_html", "write a self-contained HTML waterfall report to PATH", "PATH"
+    )
+
+
+def _lifecycle_options(group: Any, option: Any) -> None:
+    """The options of a cassette's life: unplayed turns, saving, expiry, verify, orphans."""
+    option(
+        "--rws-unplayed",
+        "rws_unplayed",
+        "warn (default), fail or off: what recorded turns a passing test never played do",
+        "POLICY",
+    )
+    option(
+        "--rws-save",
+        "rws_save",
+        "passed (default: write a recording only when its test passed) or always",
+        "POLICY",
+    )
+    option(
+        "--rws-max-age",
+        "rws_max_age",
+        "cassettes older than this expire: 90d, 12h, 30m, seconds, or off (default)",
+        "AGE",
+    )
+    option(
+        "--rws-on-expiry",
+        "rws_on_expiry",
+        "warn (default), fail or rerecord: what an expired cassette does",
+        "ACTION",
+    )
+    option(
+        "--rws-verify-fail-on",
+        "rws_verify_fail_on",
+        "in verify mode, the drift that fails a test: structure (default; text drift is reported), all "
+        "or none",
+        "WHAT",
+    )
+    # Actions on files, not settings: no ini twin, so deleting is never a configured default.
+    group.addoption(
+        "--rws-list-orphans",
+        dest="rws_list_orphans",
+        action="store_true",
+        default=False,
+        help="list cassette files that no collected test uses (run without -n)",
+    )
+    group.addoption(
+        "--rws-delete-orphans",
+        dest="rws_delete_orphans",
+        action="store_true",
+        default=False,
+        help="delete the cassette files --rws-list-orphans lists (run without -n)",
     )
 
 
@@ -158,6 +214,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "rws_budget(**limits): fail the test when its turns break these limits, e.g. overhead_ms=5, "
         "resent_items=0, connections=1, overhead_ms={'http': 20, 'ws': 2} (see the budgets docs)",
     )
+    orphans = config.getoption("rws_list_orphans") or config.getoption("rws_delete_orphans")
+    if orphans and getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        raise pytest.UsageError(
+            "pytest-responses-ws: --rws-list-orphans and --rws-delete-orphans judge every collected "
+            "test at once: run them without -n (for example pytest --collect-only -q --rws-list-orphans)"
+        )
     session = RwsSession(config)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(ReportHooks(session), "responses_ws_reports")
@@ -183,6 +245,10 @@ class ReportHooks:
         if lines:
             terminalreporter.write_sep("-", "responses-ws: per-turn overhead (ms)")
             for line in lines:
+                terminalreporter.write_line(line)
+        for title, section in self.session.lifecycle_sections():
+            terminalreporter.write_sep("-", f"responses-ws: {title}")
+            for line in section:
                 terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -233,9 +299,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(TRANSPORT_PARAM, params, ids=wanted, indirect=True)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A malformed budget is a usage error, found before anything runs.
     config.stash[SESSION_KEY].validate_budgets(items)
+    if config.getoption("rws_list_orphans") or config.getoption("rws_delete_orphans"):
+        # Before -k and -m deselect: a deselected test's cassette is no orphan.
+        config.stash[ALL_ITEMS_KEY] = list(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.getoption("rws_list_orphans") or config.getoption("rws_delete_orphans"):
+        lines = config.stash[SESSION_KEY].handle_orphans(
+            config.stash[ALL_ITEMS_KEY] if ALL_ITEMS_KEY in config.stash else [], delete=config.getoption("rws_delete_orphans")
+        )
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        for line in lines:
+            if reporter is not None:
+                reporter.write_line(line)
+            else:
+                sys.stdout.write(line + "\n")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -243,6 +328,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # Misses and budgets are known when the test body returns: fail the test itself, not
     # its teardown, and whatever the client did with the error event it was sent.
     __tracebackhide__ = True
+    item.stash[PASSED_KEY] = False
     try:
         result = yield
     except (Exception, pytest.fail.Exception) as exc:
@@ -258,6 +344,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     handle = item.stash.get(HANDLE_KEY, None)
     if handle is not None:
         item.config.stash[SESSION_KEY].check_marker_budget(item, handle)
+    mount = item.stash.get(MOUNT_KEY, None)
+    if mount is not None:
+        item.config.stash[SESSION_KEY].check_unplayed(item, mount)
+    item.stash[PASSED_KEY] = True
     return result
 
 
@@ -436,8 +526,9 @@ def rws(
             )
         yield handle
     handle.close_clients(test_ended=True)
+    session.decide_save(item, mount, item.stash.get(PASSED_KEY, False))
     failures = rws_server.remove(mount)
-    item.stash[SUMMARY_KEY] = session.summary_for(item, handle)
+    item.stash[SUMMARY_KEY] = {**session.summary_for(item, handle), **session.lifecycle_summary(item, mount)}
     # Items live until the session ends; the mount holds the whole cassette and index.
     del item.stash[MOUNT_KEY]
     del item.stash[HANDLE_KEY]

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import json
 import os
 import shlex
@@ -26,15 +28,28 @@ from .config import (
     parse_budget_scale,
     parse_connection_max_age,
     parse_lock_timeout,
+    parse_max_age,
+    parse_on_expiry,
     parse_record_mode,
+    parse_save,
     parse_seconds,
     parse_switch,
     parse_timing,
     parse_transports,
+    parse_unplayed,
     parse_upstream,
+    parse_verify_fail_on,
     resolve_settings,
 )
-from .errors import BudgetExceededError, CassetteError
+from .core.lifecycle import (
+    Expiry,
+    ExpiryAction,
+    UnplayedPolicy,
+    check_expiry,
+    should_save,
+    unplayed_to_report,
+)
+from .errors import BudgetExceededError, CassetteError, CassetteExpiredError, UnplayedTurnsError
 
 # The server, the cassette store, the reports and the client helpers are imported when a test
 # first needs them: runs that load the plugin without using it do not pay for them.
@@ -58,6 +73,11 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "upstream_idle_timeout": ("rws_upstream_idle_timeout", parse_seconds),
     "strict": ("rws_strict", parse_switch),
     "connection_max_age": ("rws_connection_max_age", parse_connection_max_age),
+    "unplayed": ("rws_unplayed", parse_unplayed),
+    "save": ("rws_save", parse_save),
+    "max_age": ("rws_max_age", parse_max_age),
+    "on_expiry": ("rws_on_expiry", parse_on_expiry),
+    "verify_fail_on": ("rws_verify_fail_on", parse_verify_fail_on),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report
@@ -65,6 +85,14 @@ TRANSPORT_PARAM = "rws_transport"
 #: stay out of JUnit XML.
 SUMMARY_ATTRIBUTE = "rws_summary"
 BUDGET_SCALE_ENV = "RWS_BUDGET_SCALE"
+#: The expiry found when a test's mount opened, for its summary.
+EXPIRY_KEY = pytest.StashKey["Expiry"]()
+#: The positions of the recorded turns a test never played, for its summary.
+UNPLAYED_KEY = pytest.StashKey[list[int]]()
+
+
+class RwsLifecycleWarning(UserWarning):
+    """A cassette's life needs attention: turns never played, expired, or a recording not written."""
 
 
 class RwsSession:
@@ -216,8 +244,15 @@ class RwsSession:
         claim = self._claim_recording(path, settings)
         try:
             source = self._existing_cassette(path, settings)
+            expiry = self._expiry(path, settings, source.cassette if source is not None else None)
+            found: Cassette | None = None
+            if expiry is not None and settings.on_expiry is ExpiryAction.RERECORD:
+                settings = dataclasses.replace(settings, record_mode=RecordMode.REWRITE)
+                source, found = None, _found_cassette(path)
+            elif settings.record_mode in (RecordMode.REWRITE, RecordMode.VERIFY):
+                found = _found_cassette(path)
             server = self.server
-            return Mount(
+            mount = Mount(
                 server.new_mount_id(),
                 settings,
                 path,
@@ -227,12 +262,78 @@ class RwsSession:
                 transport=transport,
                 cassette_lock=claim,
                 lock_timeout_s=self.lock_timeout_s,
-                found=_found_cassette(path) if settings.record_mode is RecordMode.REWRITE else None,
+                found=found,
             )
         except BaseException:
             if claim is not None:
                 claim.release()
             raise
+        if expiry is not None:
+            self._report_expiry(item, mount, expiry)
+        return mount
+
+    def _expiry(self, path: Path, settings: Settings, cassette: Cassette | None) -> Expiry | None:
+        """The expiry of the cassette a test replays (None while fresh, or when it does not replay)."""
+        if cassette is None or settings.max_age is None:
+            return None
+        recorded_with = cassette.recorded_with
+        return check_expiry(
+            cassette=str(path),
+            recorded_at=cassette.recorded_at,
+            recorded_by=f"pytest-responses-ws {recorded_with.plugin_version}"
+            + (f" over {recorded_with.transport}" if recorded_with.transport else ""),
+            max_age_s=settings.max_age,
+            now=_dt.datetime.now(_dt.timezone.utc),
+        )
+
+    def _report_expiry(self, item: pytest.Item, mount: Mount, expiry: Expiry) -> None:
+        item.stash[EXPIRY_KEY] = expiry
+        action = mount.settings.on_expiry
+        message = expiry.message(action)
+        if mount.settings.record_mode is not RecordMode.REWRITE and action is ExpiryAction.FAIL:
+            mount.fail(CassetteExpiredError(message))  # the test runs, then fails saying why
+        else:
+            self._warn(item, message)
+
+    def _warn(self, item: pytest.Item, message: str) -> None:
+        """A lifecycle warning attributed to the test, not to the plugin."""
+        path, line, _ = item.location
+        warnings.warn_explicit(
+            RwsLifecycleWarning(message),
+            RwsLifecycleWarning,
+            str(self.config.rootpath / path),
+            (line or 0) + 1,
+        )
+
+    # -- end of a test --------------------------------------------------------------
+
+    def check_unplayed(self, item: pytest.Item, mount: Mount) -> None:
+        """Report the recorded turns a passing test never played (``unplayed`` policy)."""
+        __tracebackhide__ = True
+        from .core.lifecycle import unplayed_message
+
+        with mount.lock:
+            unplayed = mount.index.unplayed()
+        positions = unplayed_to_report(
+            mount.settings.unplayed, replayed=mount.replays, test_passed=True, unplayed=unplayed
+        )
+        if not positions:
+            return
+        message = unplayed_message(mount.path, mount.index.turns, positions)
+        item.stash[UNPLAYED_KEY] = list(positions)
+        if mount.settings.unplayed is UnplayedPolicy.FAIL:
+            raise UnplayedTurnsError(message)
+        self._warn(item, message)
+
+    def decide_save(self, item: pytest.Item, mount: Mount, test_passed: bool) -> None:
+        """Apply the ``save`` policy before the mount is removed (and its recording written)."""
+        mount.save_recording = should_save(mount.settings.save, test_passed=test_passed)
+        if not mount.save_recording and mount.recorder is not None and mount.recorder.turns:
+            self._warn(
+                item,
+                f"pytest-responses-ws: the recording was not written to {mount.path}: the test did not "
+                "pass (save='passed'); --rws-save=always writes it whatever happens",
+            )
 
     def _claim_recording(self, path: Path, settings: Settings) -> CassetteLock | None:
         """In ``once`` mode, one process records a missing cassette; the others wait, then replay.
@@ -251,9 +352,79 @@ class RwsSession:
         return claim
 
     def _existing_cassette(self, path: Path, settings: Settings) -> ReplaySource | None:
-        if settings.record_mode is RecordMode.REWRITE or not path.exists():
+        if settings.record_mode in (RecordMode.REWRITE, RecordMode.VERIFY) or not path.exists():
             return None
         return self.replay_cache.load(path)
+
+    def lifecycle_summary(self, item: pytest.Item, mount: Mount) -> dict[str, Any]:
+        """What the test's summary says of its cassette's life (only what happened)."""
+        found: dict[str, Any] = {}
+        expiry = item.stash.get(EXPIRY_KEY, None)
+        if expiry is not None:
+            found["expired"] = {**expiry.to_dict(), "action": mount.settings.on_expiry.value}
+        unplayed = item.stash.get(UNPLAYED_KEY, None)
+        if unplayed:
+            found["unplayed"] = unplayed
+        if mount.drift is not None:
+            found["drift"] = {"cassette": str(mount.path), **mount.drift.to_dict()}
+        return found
+
+    # -- orphans --------------------------------------------------------------------
+
+    def orphans(self, items: Sequence[pytest.Item]) -> list[Path]:
+        """Cassette files under the cassette folders of ``items`` that none of them uses."""
+        from .core.lifecycle import CassetteRoot, find_orphans
+
+        roots: dict[Path, CassetteRoot] = {}
+        used: set[Path] = set()
+        modules: set[tuple[Path, str]] = set()
+        for item in items:
+            if "rws" not in getattr(item, "fixturenames", ()):
+                continue
+            path = self.cassette_path_for(item, self.settings_for(item, _collected_rws_config(item)))
+            root = path.parent.parent
+            roots.setdefault(root, CassetteRoot(root, Path(str(item.path)).parent))
+            used.add(path)
+            modules.add((root, path.parent.name))
+        files = {root: sorted(root.rglob("*.json")) if root.is_dir() else [] for root in roots}
+        test_files: set[Path] = set()
+        for root, entry in roots.items():
+            for found in files[root]:
+                parts = found.relative_to(root).parts
+                candidate = entry.test_folder / f"{parts[0]}.py"
+                if len(parts) >= 2 and candidate.exists():
+                    test_files.add(candidate)
+        return find_orphans(roots.values(), used, modules, files, test_files)
+
+    def handle_orphans(self, items: Sequence[pytest.Item], *, delete: bool) -> list[str]:
+        """List (and with ``delete``, delete) the orphan cassettes; returns the lines to show."""
+        orphans = self.orphans(items)
+        root = self.config.rootpath
+        verb = "deleted" if delete else "found"
+        lines = [f"responses-ws: {len(orphans)} orphan cassette(s) {verb} (no collected test uses them)"]
+        for path in orphans:
+            shown = path.relative_to(root) if path.is_relative_to(root) else path
+            if delete:
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    lines.append(f"  {shown}: not deleted: {exc.strerror or exc}")
+                    continue
+            lines.append(f"  {shown}")
+        if orphans and not delete:
+            lines.append("  delete them with --rws-delete-orphans")
+        return lines
+
+    def lifecycle_sections(self) -> list[tuple[str, list[str]]]:
+        """Run-summary sections: drift found by verify mode, expired cassettes, unplayed turns."""
+        from .report.lifecycle import drift_section, expired_section, unplayed_section
+
+        sections = [
+            ("drift against the live API (verify mode)", drift_section(self.summaries)),
+            ("expired cassettes", expired_section(self.summaries)),
+            ("recorded turns never played", unplayed_section(self.summaries)),
+        ]
+        return [(title, lines) for title, lines in sections if lines]
 
     # -- budgets ------------------------------------------------------------------
 
@@ -346,6 +517,11 @@ class RwsSession:
                     f"pytest-responses-ws: could not write the report {path}: {exc.strerror or exc}"
                 )
 
+        from .report.lifecycle import drift_document
+
+        drift = drift_document(self.summaries)
+        if drift:
+            document["drift"] = drift  # verify mode's findings; the HTML report shows them too
         if self.report_path:
             attempt(self._path(self.report_path), lambda: json.dumps(document, indent=2) + "\n")
         if self.html_report_path:
@@ -364,6 +540,28 @@ class RwsSession:
     def _path(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.config.invocation_params.dir / path
+
+
+def _collected_rws_config(item: pytest.Item) -> Mapping[str, Any]:
+    """The ``rws_config`` fixture's value for ``item`` at collection, when it takes no fixtures.
+
+    Orphans are found before any test runs, so no fixture can be set up; an ``rws_config``
+    that needs other fixtures is a usage error for the orphan options.
+    """
+    import inspect
+
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.get("rws_config") if info is not None else None
+    if not definitions:
+        return {}
+    function = definitions[-1].func
+    if inspect.signature(function).parameters:
+        raise pytest.UsageError(
+            f"{item.nodeid}: the rws_config fixture takes fixtures, so --rws-list-orphans and "
+            "--rws-delete-orphans cannot know its cassette folder; set cassette_dir in the ini file"
+        )
+    value = function()
+    return value if isinstance(value, Mapping) else {}
 
 
 def _found_cassette(path: Path) -> Cassette | None:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .cassette.model import TRANSPORTS, Transport
+from .core.drift import VerifyFailOn
+from .core.lifecycle import ExpiryAction, SavePolicy, UnplayedPolicy, parse_duration
 from .core.service_errors import SERVICE_CONNECTION_MAX_AGE_S
 from .errors import RwsError
 from .guard import AllowList, split_host_list
@@ -32,6 +34,8 @@ class RecordMode(str, enum.Enum):
     NEW_EPISODES = "new_episodes"
     ALL = "all"
     REWRITE = "rewrite"
+    #: Send every request live as a recording would, keep the cassette unchanged, report drift.
+    VERIFY = "verify"
 
 
 class BudgetMode(str, enum.Enum):
@@ -86,6 +90,16 @@ class Settings:
     #: The service's age limit of a WebSocket connection in seconds: a ``response.create``
     #: on an older connection gets ``websocket_connection_limit_reached`` and the close.
     connection_max_age: float = SERVICE_CONNECTION_MAX_AGE_S
+    #: What recorded turns a passing replaying test never played do.
+    unplayed: UnplayedPolicy = UnplayedPolicy.WARN
+    #: When a recording is written: only when its test passed (default), or always.
+    save: SavePolicy = SavePolicy.PASSED
+    #: A cassette older than this many seconds has expired (None: cassettes never expire).
+    max_age: float | None = None
+    #: What an expired cassette does.
+    on_expiry: ExpiryAction = ExpiryAction.WARN
+    #: In verify mode, which drift fails the test.
+    verify_fail_on: VerifyFailOn = VerifyFailOn.STRUCTURE
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -103,6 +117,11 @@ SETTING_KEYS = (
     "upstream_idle_timeout",
     "strict",
     "connection_max_age",
+    "unplayed",
+    "save",
+    "max_age",
+    "on_expiry",
+    "verify_fail_on",
 )
 #: Settings that are a bound in seconds on a wait.
 TIMEOUT_KEYS = ("upstream_first_event_timeout", "upstream_idle_timeout")
@@ -116,7 +135,7 @@ def _usage(source: str, message: str) -> SettingsError:
     return SettingsError(f"pytest-responses-ws: {source}: {message}")
 
 
-_E = TypeVar("_E", RecordMode, BudgetMode)
+_E = TypeVar("_E", RecordMode, BudgetMode, UnplayedPolicy, SavePolicy, ExpiryAction, VerifyFailOn)
 
 
 def _parse_choice(kind: type[_E], value: Any, source: str, what: str) -> _E:
@@ -140,6 +159,40 @@ def parse_record_mode(value: Any, source: str) -> RecordMode:
 def parse_budget_mode(value: Any, source: str) -> BudgetMode:
     """What a broken budget does, from its name (any case)."""
     return _parse_choice(BudgetMode, value, source, "budgets mode")
+
+
+def parse_unplayed(value: Any, source: str) -> UnplayedPolicy:
+    """What never-played turns do: warn, fail or off."""
+    return _parse_choice(UnplayedPolicy, value, source, "unplayed policy")
+
+
+def parse_save(value: Any, source: str) -> SavePolicy:
+    """When a recording is written: passed or always."""
+    return _parse_choice(SavePolicy, value, source, "save policy")
+
+
+def parse_on_expiry(value: Any, source: str) -> ExpiryAction:
+    """What an expired cassette does: warn, fail or rerecord."""
+    return _parse_choice(ExpiryAction, value, source, "expiry action")
+
+
+def parse_verify_fail_on(value: Any, source: str) -> VerifyFailOn:
+    """Which drift fails a verified test: structure, all or none."""
+    return _parse_choice(VerifyFailOn, value, source, "verify_fail_on value")
+
+
+def parse_max_age(value: Any, source: str) -> float | None:
+    """A cassette's maximum age in seconds (``90d``, ``12h``, ``30m``, ``45s``, ``2w``, seconds), or
+    None for ``off``/``none``."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none", "never"):
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise _usage(
+            source,
+            f"max_age {value!r} must be a positive duration such as 90d, 12h, 30m or 3600 (seconds), or off",
+        ) from None
 
 
 def parse_budget_scale(value: Any, source: str) -> float:
@@ -308,11 +361,23 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return parse_switch(value, source)
     if key == "connection_max_age":
         return parse_connection_max_age(value, source)
+    parser = _LIFECYCLE_PARSERS.get(key)
+    if parser is not None:
+        return parser(value, source)
     if key in ("allow_playback_repeats", "redirect"):
         if not isinstance(value, bool):
             raise _usage(source, f"{key} must be True or False, got {value!r}")
         return value
     raise AssertionError(key)
+
+
+_LIFECYCLE_PARSERS: dict[str, Any] = {
+    "unplayed": parse_unplayed,
+    "save": parse_save,
+    "max_age": parse_max_age,
+    "on_expiry": parse_on_expiry,
+    "verify_fail_on": parse_verify_fail_on,
+}
 
 
 def check_keys(options: Mapping[str, Any], source: str, extra: Sequence[str] = ()) -> None:

@@ -27,6 +27,7 @@ from .._version import __version__
 from ..cassette.model import Cassette, RecordedWith, Transport, Turn
 from ..cassette.redact import Redactor
 from ..cassette.store import CassetteLock, load_cassette, write_cassette_atomically
+from ..core.drift import DriftReport, compare_turns, drift_message
 from ..core.engine import Action, EngineSettings, SteerAction, SteerRequest, TurnEngine, TurnRequest
 from ..core.match import MatchResult, TurnIndex
 from ..core.merge import merge_recording
@@ -37,6 +38,7 @@ from ..core.replay import HttpAnswer, Playback
 from ..errors import (
     CassetteError,
     CassetteNotFoundError,
+    DriftError,
     RecordingError,
     RwsError,
     UnroutedRequestError,
@@ -89,9 +91,20 @@ class Mount:
             mode is RecordMode.ONCE and has_cassette
         )
         #: Whether requests the cassette cannot answer go to the upstream and are recorded.
-        self.records = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL, RecordMode.REWRITE) or (
-            mode is RecordMode.ONCE and not has_cassette
-        )
+        self.records = mode in (
+            RecordMode.NEW_EPISODES,
+            RecordMode.ALL,
+            RecordMode.REWRITE,
+            RecordMode.VERIFY,
+        ) or (mode is RecordMode.ONCE and not has_cassette)
+        #: Verify mode: everything goes live as when recording; the answers are compared with
+        #: ``found`` and never written.
+        self.verifies = mode is RecordMode.VERIFY
+        #: Whether the recording is written when the test ends (the ``save`` policy decides,
+        #: from the test's outcome, before the mount is removed).
+        self.save_recording = True
+        #: In verify mode, the drift found when the test ended.
+        self.drift: DriftReport | None = None
         self.engine = TurnEngine(
             EngineSettings(
                 cassette=path,
@@ -388,7 +401,9 @@ class Mount:
     def finish(self) -> list[RwsError]:
         """End the test: write what was recorded and return every failure to report."""
         self.finished = True
-        if self.recorder is not None:
+        if self.recorder is not None and self.verifies:
+            self._verify(self.recorder)
+        elif self.recorder is not None and self.save_recording:
             self._save_recording(self.recorder)
         with self.lock:
             return list(self.failures)
@@ -399,7 +414,9 @@ class Mount:
         Other processes may be recording the same cassette: they write one at a time, each
         merging into the file as the one before left it. Waiting too long fails the test.
         """
-        nothing_to_write = self.recorder is None or not self.recorder.turns  # a hint: finish re-checks
+        nothing_to_write = (
+            self.recorder is None or not self.recorder.turns or self.verifies or not self.save_recording
+        )  # a hint: finish re-checks
         if nothing_to_write or self._recording_broken or self.cassette_lock.held:
             return
         try:
@@ -411,9 +428,8 @@ class Mount:
         """Let other processes write the cassette (from the test's thread)."""
         self.cassette_lock.release()
 
-    def _save_recording(self, recorder: SessionRecorder) -> None:
-        if self._recording_broken:
-            return
+    def _unfinished_answer(self, recorder: SessionRecorder) -> bool:
+        """Report an answer that never ended; True when there was one."""
         unfinished = recorder.unfinished()
         if unfinished:
             first = unfinished[0]
@@ -424,6 +440,23 @@ class Mount:
                     f"Nothing was written; {self.path} is unchanged."
                 )
             )
+        return bool(unfinished)
+
+    def _verify(self, recorder: SessionRecorder) -> None:
+        """Compare the live answers with the cassette found at the start; never write it."""
+        if self._recording_broken or self._unfinished_answer(recorder):
+            return
+        recorder.scrub_all()  # the drift's previews go into reports
+        live = sorted(recorder.turns, key=lambda turn: turn.started_at_ms)
+        recorded = self.found.turns if self.found is not None else ()
+        drift = compare_turns(recorded, live)
+        self.drift = drift
+        failing = drift.failing(self.settings.verify_fail_on)
+        if failing:
+            self.fail(DriftError(drift_message(str(self.path), drift, failing)))
+
+    def _save_recording(self, recorder: SessionRecorder) -> None:
+        if self._recording_broken or self._unfinished_answer(recorder):
             return
         if not recorder.turns:
             return

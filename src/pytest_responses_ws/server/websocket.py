@@ -40,6 +40,7 @@ from ..core.engine import (
 )
 from ..core.faults import InjectFault, Injection
 from ..core.jsontext import JsonTextError, parse_json
+from ..core.lifecycle import unkept_steer_message, unreplayable_event_message
 from ..core.normalize import request_problem
 from ..core.replay import compact, error_event
 from ..core.service_errors import SERVICE_MAX_ACTIVE_RESPONSES
@@ -273,6 +274,11 @@ class WebSocketSession:
         if data["type"] != "response.create":
             if self.upstream is not None or (mount.records and await self._connect_upstream()):
                 assert self.upstream is not None
+                # The client gets its live answer, but a cassette cannot hold this event:
+                # never let a recording that will not replay pass as a good one.
+                mount.recording_broken(
+                    RecordingError(unreplayable_event_message(data["type"], self.connection_id, mount.path))
+                )
                 await self._forward(text or "")
                 return
             problem = (
@@ -424,7 +430,10 @@ class WebSocketSession:
             if self.upstream is None and not await self._connect_upstream():
                 return
             assert mount.recorder is not None
-            mount.recorder.on_steer(self.connection_id, data, arrived_ns)
+            if not mount.recorder.on_steer(self.connection_id, data, arrived_ns):
+                mount.recording_broken(
+                    RecordingError(unkept_steer_message(data, self.connection_id, mount.path))
+                )
             await self._forward(action.body.decode("utf-8"))
         else:
             await self.end_with_error(action.event, action.close_code, action.reason)

@@ -312,9 +312,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if config.getoption("rws_list_orphans") or config.getoption("rws_delete_orphans"):
-        lines = config.stash[SESSION_KEY].handle_orphans(
-            config.stash[ALL_ITEMS_KEY] if ALL_ITEMS_KEY in config.stash else [], delete=config.getoption("rws_delete_orphans")
-        )
+        items: list[pytest.Item] = config.stash.get(ALL_ITEMS_KEY, [])
+        lines = config.stash[SESSION_KEY].handle_orphans(items, delete=config.getoption("rws_delete_orphans"))
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         for line in lines:
             if reporter is not None:
@@ -338,13 +337,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             raise combine_failures(failures) from exc
         raise
     _close_async_clients(item)
+    mount = item.stash.get(MOUNT_KEY, None)
+    if mount is not None:
+        item.config.stash[SESSION_KEY].verify(mount)
     failures = _new_failures(item)
     if failures:
         raise combine_failures(failures)
     handle = item.stash.get(HANDLE_KEY, None)
     if handle is not None:
         item.config.stash[SESSION_KEY].check_marker_budget(item, handle)
-    mount = item.stash.get(MOUNT_KEY, None)
     if mount is not None:
         item.config.stash[SESSION_KEY].check_unplayed(item, mount)
     item.stash[PASSED_KEY] = True

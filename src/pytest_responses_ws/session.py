@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -324,6 +325,16 @@ class RwsSession:
         if mount.settings.unplayed is UnplayedPolicy.FAIL:
             raise UnplayedTurnsError(message)
         self._warn(item, message)
+
+    def verify(self, mount: Mount) -> None:
+        """Verify mode: compare the live answers with the cassette when the test body returns."""
+        if mount.verifies and self._server is not None:
+            import concurrent.futures
+
+            from .server.app import STOP_FINISH_S
+
+            with contextlib.suppress(concurrent.futures.TimeoutError):  # then finish compares
+                self._server.runner.run_on_loop(mount.verify_live, STOP_FINISH_S)
 
     def decide_save(self, item: pytest.Item, mount: Mount, test_passed: bool) -> None:
         """Apply the ``save`` policy before the mount is removed (and its recording written)."""

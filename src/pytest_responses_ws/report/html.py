@@ -882,6 +882,35 @@ def _group_order(tests: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[int
     return list(groups.items())
 
 
+def _drift_section(document: Mapping[str, Any]) -> str:
+    """Verify mode's findings: per verified run, each difference and the timing against the recording."""
+    entries = [e for e in _seq(document.get("drift")) if isinstance(e, Mapping)]
+    if not entries:
+        return ""
+    rows = []
+    for entry in entries:
+        timing = _map(entry.get("timing"))
+        label = f"{_text(entry.get('test'))} [{_text(entry.get('transport'))}]"
+        differences = [d for d in _seq(entry.get("differences")) if isinstance(d, Mapping)]
+        cells = "".join(
+            f"<li><strong>turn {_esc(d.get('turn'))}</strong> {_esc(d.get('kind'))}: {_esc(d.get('detail'))}</li>"
+            for d in differences
+        )
+        rows.append(
+            f"<tr><td>{_esc_id(label)}</td><td>{len(differences)}</td>"
+            f"<td>{_fmt_ms_unit(timing.get('recorded_first_ms'))} \u2192 {_fmt_ms_unit(timing.get('live_first_ms'))}</td>"
+            f"<td>{_fmt_ms_unit(timing.get('recorded_total_ms'))} \u2192 {_fmt_ms_unit(timing.get('live_total_ms'))}</td>"
+            f"<td><ul>{cells or '<li>none</li>'}</ul></td></tr>"
+        )
+    return (
+        '<h2 id="drift">Drift against the live API</h2>'
+        '<p class="sub-title">Verify mode: where the live answers differ from the cassette (text drift does '
+        "not fail a test unless asked). Timing: median per turn, recorded \u2192 live.</p>"
+        "<table><thead><tr><th>Test</th><th>Differences</th><th>First event</th><th>Turn</th>"
+        f"<th>Where</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def render_html(document: Mapping[str, Any], *, title: str = "pytest-responses-ws report") -> str:
     """The report document as one self-contained HTML page (inline CSS and SVG, no scripts)."""
     tests = [s for s in _seq(document.get("tests")) if isinstance(s, Mapping)]
@@ -916,6 +945,7 @@ def render_html(document: Mapping[str, Any], *, title: str = "pytest-responses-w
         parts.append(_header_cards(tests))
         parts.append(_comparisons(document, tests, anchors))
         parts.append(_runs_table(tests, run_ids))
+        parts.append(_drift_section(document))
         parts.append('<h2 id="waterfalls">Waterfalls</h2>')
         parts.append(_LEGEND)
         for g, (name, members) in enumerate(groups):

@@ -402,7 +402,8 @@ class Mount:
         """End the test: write what was recorded and return every failure to report."""
         self.finished = True
         if self.recorder is not None and self.verifies:
-            self._verify(self.recorder)
+            if self.drift is None:
+                self._verify(self.recorder)
         elif self.recorder is not None and self.save_recording:
             self._save_recording(self.recorder)
         with self.lock:
@@ -441,6 +442,14 @@ class Mount:
                 )
             )
         return bool(unfinished)
+
+    def verify_live(self) -> None:
+        """Verify mode, when the test body has returned: compare now, so drift fails the test
+        itself rather than its teardown. Left to :meth:`finish` while an answer is arriving.
+        Runs on the server loop, which owns the recorder."""
+        recorder = self.recorder
+        if self.verifies and recorder is not None and self.drift is None and not recorder.unfinished():
+            self._verify(recorder)
 
     def _verify(self, recorder: SessionRecorder) -> None:
         """Compare the live answers with the cassette found at the start; never write it."""

@@ -284,8 +284,9 @@ class Mount:
             self._idle.notify_all()
 
     def faulted_turn_started(self) -> None:
-        """A turn an injected fault rides on went upstream: its answer is recorded whole, even
-        after the client has had the fault, and the end of the test waits for it."""
+        """A turn went upstream whose answer the client may stop reading before it ends (a fault
+        rides on it, or an HTTP body goes on after an ``error`` event): it is recorded whole,
+        and the end of the test waits for it."""
         with self.lock:
             self._faulted_in_flight += 1
 

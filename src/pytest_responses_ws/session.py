@@ -41,6 +41,7 @@ from .config import (
     parse_timing,
     parse_transports,
     parse_upstream,
+    parse_volatile,
     resolve_settings,
 )
 from .core.budgets import BudgetSpecError, parse_limits
@@ -62,6 +63,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "upstream_idle_timeout": ("rws_upstream_idle_timeout", parse_seconds),
     "strict": ("rws_strict", parse_switch),
     "connection_max_age": ("rws_connection_max_age", parse_connection_max_age),
+    "volatile": ("rws_volatile", parse_volatile),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report

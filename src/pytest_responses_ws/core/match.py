@@ -22,6 +22,7 @@ from ..cassette.redact import REDACTED
 from .normalize import canonical_json, normalize_input, normalize_params, response_output
 from .placeholders import Placeholders
 from .synthesize import response_from_events
+from .volatile import NO_RULES, VolatileRules
 
 _ROOT = b"rws-context-v1"
 
@@ -80,6 +81,8 @@ class TurnIndex:
 
     ignore: tuple[str, ...] = ()
     allow_repeats: bool = False
+    #: What varies between runs and must not decide a match (see :mod:`.volatile`).
+    volatile: VolatileRules = NO_RULES
     turns: list[Turn] = field(default_factory=list)
     #: The key of each turn, by position (content digests: comparable across indexes)
     keys: list[RequestKey] = field(default_factory=list)
@@ -91,6 +94,8 @@ class TurnIndex:
     _played: dict[int, int] = field(default_factory=dict)
     #: Played turns an injected fault cut short: a retry may replay them (see mark_interrupted).
     _interrupted: set[int] = field(default_factory=set)
+    #: Turns replay made up (warm-ups the recording did not have): not recorded, never shown as such.
+    synthesized: set[int] = field(default_factory=set)
     #: The last parameter set and its digest: an agent loop sends the same one every turn.
     _last_params: dict[str, Any] | None = None
     _last_params_digest: bytes = b""
@@ -106,12 +111,19 @@ class TurnIndex:
     #: Whether there are templates to fill (plain flags: the turn path checks them every time).
     _fill_items: bool = False
     _fill_params: bool = False
+    #: Canonical JSON of an item as sent -> as matched, once volatile rules apply: a client
+    #: resending its history costs a lookup per old item, not the rules again.
+    _volatile_texts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
-        cls, turns: Iterable[Turn], ignore: Sequence[str] = (), allow_repeats: bool = False
+        cls,
+        turns: Iterable[Turn],
+        ignore: Sequence[str] = (),
+        allow_repeats: bool = False,
+        volatile: VolatileRules = NO_RULES,
     ) -> TurnIndex:
-        index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats)
+        index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats, volatile=volatile)
         for turn in turns:
             index.add(turn)
         return index
@@ -126,21 +138,44 @@ class TurnIndex:
         the id, so a recorded turn with that parent still matches, and so do its children.
         """
         parent = request.get("previous_response_id")
-        items = normalize_input(request.get("input"))
-        if self._fill_items:
-            texts = [self.placeholder_items.fill_text(item) for item in items]
-        else:
-            texts = [canonical_json(item) for item in items]
+        texts = self._item_texts(normalize_input(request.get("input")))
         if parent is None:
             context = self._fold_history(texts)
         elif parent in self._after:
             context = _fold_texts(self._after[parent], texts)
         else:
             context = _fold_texts(_fold(_ROOT, [{"previous_response_id": parent}]), texts)
-        params = normalize_params(request, self.ignore)
+        params = self.matched_params(request)
         if self._fill_params:
             params = self.placeholder_params.fill(params)
         return RequestKey(self._digest_params(params), context)
+
+    def matched_params(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The request's parameters as matching sees them (ignored fields out, volatile parts replaced)."""
+        params = normalize_params(request, self.ignore)
+        return self.volatile.params(params) if self.volatile else params
+
+    def matched_item(self, item: Any) -> Any:
+        """A normalized item as matching sees it (volatile parts replaced)."""
+        return self.volatile.item(item) if self.volatile else item
+
+    def _item_texts(self, items: list[Any]) -> list[str]:
+        """The canonical JSON each item is folded as: volatile parts replaced, placeholders filled."""
+        if not self.volatile:
+            if self._fill_items:
+                return [self.placeholder_items.fill_text(item) for item in items]
+            return [canonical_json(item) for item in items]
+        texts = [self._volatile_text(item) for item in items]
+        if self._fill_items:
+            return [self.placeholder_items.fill_text(json.loads(text)) for text in texts]
+        return texts
+
+    def _volatile_text(self, item: Any) -> str:
+        text = canonical_json(item)
+        matched = self._volatile_texts.get(text)
+        if matched is None:
+            matched = self._volatile_texts[text] = canonical_json(self.volatile.item(item))
+        return matched
 
     def _digest_params(self, params: dict[str, Any]) -> bytes:
         if params != self._last_params:
@@ -179,7 +214,7 @@ class TurnIndex:
         self._by_key.setdefault(key, []).append(position)
         response_id = turn.response_id
         if response_id is not None:
-            self._after[response_id] = _fold(key.context, response_output(response))
+            self._after[response_id] = _fold_texts(key.context, self._item_texts(response_output(response)))
             self._creator[response_id] = position
         return position
 
@@ -198,9 +233,9 @@ class TurnIndex:
     def _add_units(self, turn: Turn, output: list[Any]) -> None:
         # Output items count too: a client resending its history sends them back, with
         # the secret the live answer had where the recording has the placeholder.
-        self.placeholder_params.add(normalize_params(turn.request, self.ignore))
+        self.placeholder_params.add(self.matched_params(turn.request))
         for item in [*normalize_input(turn.request.get("input")), *output]:
-            self.placeholder_items.add(item)
+            self.placeholder_items.add(self.matched_item(item))
         self._fill_items, self._fill_params = bool(self.placeholder_items), bool(self.placeholder_params)
 
     # -- lookup -----------------------------------------------------------
@@ -315,14 +350,17 @@ def _is_prompt_item(item: Any) -> bool:
     )
 
 
-def conversation_keys(turns: Sequence[Turn], ignore: Sequence[str] = ()) -> list[bytes]:
+def conversation_keys(
+    turns: Sequence[Turn], ignore: Sequence[str] = (), volatile: VolatileRules = NO_RULES
+) -> list[bytes]:
     """For each turn, a digest of the conversation it belongs to.
 
     A conversation is known by its parameters and its opening prompt: the leading
     user/system/developer messages of the turn's effective input. Model output (and so
     generated call ids) is left out, so re-recording a conversation gives it the same key.
+    Volatile parts (a date in the prompt) are left out too, as matching leaves them out.
     """
-    index = TurnIndex.build(turns, ignore)
+    index = TurnIndex.build(turns, ignore, volatile=volatile)
     keys = []
     for turn in turns:
         items = index.effective_input(turn.request) or normalize_input(turn.request.get("input"))
@@ -330,8 +368,8 @@ def conversation_keys(turns: Sequence[Turn], ignore: Sequence[str] = ()) -> list
         for item in items:
             if not _is_prompt_item(item):
                 break
-            prompt.append(item)
-        keys.append(_fold(_params_digest(normalize_params(turn.request, ignore)), prompt))
+            prompt.append(index.matched_item(item))
+        keys.append(_fold(_params_digest(index.matched_params(turn.request)), prompt))
     return keys
 
 

@@ -48,6 +48,7 @@ from .core.budgets import BudgetSpecError, parse_limits
 from .errors import BudgetExceededError, CassetteError
 from .guard import RefusingProxy
 from .handle import RwsBudgetWarning, RwsHandle
+from .report import write_text_atomically
 from .report.summary import markdown_table, report_document, summarize, terminal_lines
 from .server.app import LoopbackServer
 from .server.mount import Mount
@@ -315,7 +316,7 @@ class RwsSession:
                     with open(path, "a", encoding="utf-8") as handle:
                         handle.write(render())
                 else:
-                    _write_text(path, render())
+                    write_text_atomically(path, render())
             except OSError as exc:
                 problems.append(
                     f"pytest-responses-ws: could not write the report {path}: {exc.strerror or exc}"
@@ -347,16 +348,6 @@ def _found_cassette(path: Path) -> Cassette | None:
         return load_cassette(path) if path.is_file() else None
     except CassetteError:
         return None
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # gone after a replace; left behind by a failed one
 
 
 def transport_free_id(item: pytest.Item) -> str:

@@ -35,8 +35,8 @@ _WILDCARD = "*"
 _DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 _UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _TEMP_PATH = (
-    r"(?:(?:/private)?/var/folders/|/tmp/|[A-Za-z]:\\Users\\[^\\\s]+\\AppData\\Local\\Temp\\)"
-    r"[^\s\"'<>`]*"
+    r"(?<![\w.~/-])(?:(?:/private)?/var/folders/|/tmp/|[A-Za-z]:\\Users\\[^\\\s]+\\AppData\\Local\\Temp\\)"
+    r"[^\s\"'<>`,;()]*"
 )
 
 #: Named sets of rules. Each is off unless named: ``dates`` alone would make a question about

@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .serve import ServeError, ServeOptions, parse_budget, run, settings_for_serve
+    from .serve import ServeError, ServeOptions, open_server, parse_budget, run, settings_for_serve
     from .settings import SettingsError, parse_budget_scale, resolve_settings
 
     try:
@@ -92,10 +92,13 @@ def _serve(args: argparse.Namespace) -> int:
     except (ServeError, SettingsError) as exc:
         print(f"pytest-responses-ws serve: error: {exc}", file=sys.stderr)
         return 2
+    server = open_server(options, sys.stderr)
+    if server is None:
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    return run(options, stop, sys.stdout, sys.stderr)
+    return run(server, stop, sys.stdout, sys.stderr)
 
 
 def _positive(value: str) -> float:

@@ -208,14 +208,20 @@ class Server:
         return summaries, breaches
 
 
-def run(options: ServeOptions, stop: threading.Event, out: TextIO, err: TextIO) -> int:
-    """Serve until ``stop`` is set (or ``max_time_s`` passes); the exit status (0: no failure)."""
+def open_server(options: ServeOptions, err: TextIO) -> Server | None:
+    """The started server, or None after printing why it cannot start."""
     try:
         server = Server(options, err)
         server.start()
     except (ServeError, SettingsError) as exc:
         print(f"pytest-responses-ws serve: error: {exc}", file=err, flush=True)
-        return 2
+        return None
+    return server
+
+
+def run(server: Server, stop: threading.Event, out: TextIO, err: TextIO) -> int:
+    """Serve until ``stop`` is set (or ``max_time_s`` passes); the exit status (0: no failure)."""
+    options = server.options
     _print_urls(server, out)
     deadline = None if options.max_time_s is None else time.monotonic() + options.max_time_s
     while not stop.wait(POLL_S):

@@ -85,6 +85,8 @@ def _show_strings(recorded: str, sent: str) -> str:
         and len(json.dumps(sent, ensure_ascii=False)) <= _VALUE_WIDTH
     ):
         return f"recorded {_show(recorded)}, sent {_show(sent)}"
+    if recorded == sent:
+        return f"differ only where secrets are hidden ({len(sent)} characters)"
     start = 0
     limit = min(len(recorded), len(sent))
     while start < limit and recorded[start] == sent[start]:

@@ -7,7 +7,8 @@ library that ignores the environment) would go past it. While a test uses ``rws`
 requests to the upstream's host, and to the real API's, are caught at the client
 libraries (see :meth:`RedirectTarget.caught`):
 
-- httpx through respx (a route per upstream host; everything else passes through),
+- httpx (openai-python 2.x) through respx (one route deciding by host; everything else
+  passes through), or at its transport's send methods when respx is not installed,
 - httpx2 (openai-python 3.x) at its transport's send methods,
 - WebSocket connects through ``websockets`` (sync and asyncio) and openai's own
   subclasses of them (``_WebSocketConnect``, ``_SyncWebSocketConnect``).
@@ -103,39 +104,52 @@ def _error_json(message: str) -> dict[str, Any]:
     }
 
 
-def _patch_httpx2(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> None:
-    if importlib.util.find_spec("httpx2") is None:
+def _installed(name: str) -> bool:
+    """Whether ``name`` can be imported (``sys.modules[name] = None`` blocks it, as without it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _patch_transports(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget, name: str) -> None:
+    """Catch requests at the send methods of an httpx-like library's transports.
+
+    httpx2 (openai-python 3.x) always; httpx (openai-python 2.x) when respx, which routes
+    httpx otherwise (see :func:`_respx_router`), is not installed.
+    """
+    if not _installed(name):
         return
-    import httpx2
+    library = importlib.import_module(name)
 
     def redirected(request: Any) -> Any:
         """The request to send instead, or a refusal response."""
         url = str(request.url)
         if target.route:
-            request.url = httpx2.URL(target.rewrite(url))
+            request.url = library.URL(target.rewrite(url))
             request.headers["host"] = request.url.netloc.decode("ascii")
             return request
-        return httpx2.Response(400, json=_error_json(target.refuse(url)), request=request)
+        return library.Response(400, json=_error_json(target.refuse(url)), request=request)
 
-    sync_send = httpx2.HTTPTransport.handle_request
-    async_send = httpx2.AsyncHTTPTransport.handle_async_request
+    sync_send = library.HTTPTransport.handle_request
+    async_send = library.AsyncHTTPTransport.handle_async_request
 
     def handle_request(self: Any, request: Any) -> Any:
         if target.caught(str(request.url)):
             request = redirected(request)
-            if isinstance(request, httpx2.Response):
+            if isinstance(request, library.Response):
                 return request
         return sync_send(self, request)
 
     async def handle_async_request(self: Any, request: Any) -> Any:
         if target.caught(str(request.url)):
             request = redirected(request)
-            if isinstance(request, httpx2.Response):
+            if isinstance(request, library.Response):
                 return request
         return await async_send(self, request)
 
-    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", handle_request)
-    monkeypatch.setattr(httpx2.AsyncHTTPTransport, "handle_async_request", handle_async_request)
+    monkeypatch.setattr(library.HTTPTransport, "handle_request", handle_request)
+    monkeypatch.setattr(library.AsyncHTTPTransport, "handle_async_request", handle_async_request)
 
 
 def _bypass_proxies(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> None:
@@ -160,7 +174,7 @@ def _bypass_proxies(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> 
 
 @contextmanager
 def _respx_router(target: RedirectTarget) -> Iterator[None]:
-    if importlib.util.find_spec("respx") is None:
+    if not _installed("respx"):
         yield
         return
     import httpx
@@ -234,7 +248,9 @@ def _patch_websockets(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -
 def guard_upstream(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> Iterator[None]:
     """Catch client requests to the upstream for the duration of the ``with`` block."""
     _bypass_proxies(monkeypatch, target)
-    _patch_httpx2(monkeypatch, target)
+    _patch_transports(monkeypatch, target, "httpx2")
+    if not _installed("respx"):
+        _patch_transports(monkeypatch, target, "httpx")
     _patch_websockets(monkeypatch, target)
     with _respx_router(target):
         yield

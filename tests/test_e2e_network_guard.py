@@ -164,7 +164,8 @@ EXPECTED = {
     "test_websockets_legacy": "203.0.113.7:80",
     "test_openai_over_plain_http": "http://api.openai.com/v1/responses",
     "test_openai_trailing_dot_host": "https://api.openai.com./v1/responses",
-    "test_httpx_without_respx": "api.openai.com:443",
+    # Without respx, httpx is caught at its transports (as httpx2 is) and refused in-process.
+    "test_httpx_without_respx": "https://api.openai.com/v1/responses",
     "test_subprocess_urllib": "203.0.113.8:80",
     "test_subprocess_requests": "api.openai.com:443",
 }

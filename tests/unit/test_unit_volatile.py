@@ -170,7 +170,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(value=st.dictionaries(_TEXT, _JSON, max_size=5), preset=st.sampled_from(sorted(PRESETS)))
 def test_rules_are_idempotent_and_keep_the_shape(value: dict[str, Any], preset: str) -> None:
     rules = compile_volatile([preset, "/input/*/content/*/text"])

@@ -114,6 +114,14 @@ class TurnIndex:
     #: Canonical JSON of an item as sent -> as matched, once volatile rules apply: a client
     #: resending its history costs a lookup per old item, not the rules again.
     _volatile_texts: dict[str, str] = field(default_factory=dict)
+    #: Whether there are volatile rules (a plain flag: the turn path checks it every time).
+    _volatile_on: bool = False
+    #: The last parameters sent and as matched once the rules applied.
+    _last_sent_params: dict[str, Any] | None = None
+    _last_matched_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._volatile_on = bool(self.volatile)
 
     @classmethod
     def build(
@@ -153,15 +161,20 @@ class TurnIndex:
     def matched_params(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """The request's parameters as matching sees them (ignored fields out, volatile parts replaced)."""
         params = normalize_params(request, self.ignore)
-        return self.volatile.params(params) if self.volatile else params
+        if not self._volatile_on:
+            return params
+        # A loop sends the same parameters every turn: the rules run once for them.
+        if params != self._last_sent_params:
+            self._last_sent_params, self._last_matched_params = params, self.volatile.params(params)
+        return dict(self._last_matched_params)  # callers may add to it (a miss report does)
 
     def matched_item(self, item: Any) -> Any:
         """A normalized item as matching sees it (volatile parts replaced)."""
-        return self.volatile.item(item) if self.volatile else item
+        return self.volatile.item(item) if self._volatile_on else item
 
     def _item_texts(self, items: list[Any]) -> list[str]:
         """The canonical JSON each item is folded as: volatile parts replaced, placeholders filled."""
-        if not self.volatile:
+        if not self._volatile_on:
             if self._fill_items:
                 return [self.placeholder_items.fill_text(item) for item in items]
             return [canonical_json(item) for item in items]

@@ -3,7 +3,9 @@
 # package-lock.json) from the npm registry. Without node and npm, or without the registry,
 # it says so and leaves the example's tests to skip with that reason; it never fails the job.
 set -uo pipefail
-NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../examples/node" && pwd)"
+HERE="${BASH_SOURCE[0]%/*}"
+[ "$HERE" = "${BASH_SOURCE[0]}" ] && HERE=.
+NODE_DIR="$(cd "$HERE/../examples/node" && pwd)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "setup-node-example: node or npm not found; the Node example will be skipped" >&2
   exit 0

@@ -11,20 +11,11 @@ import shlex
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .cassette.model import TRANSPORTS, Cassette, Transport
-from .cassette.store import (
-    CassetteLock,
-    cassette_path,
-    cassette_stem,
-    check_cassette_path,
-    clean_name,
-    load_cassette,
-)
-from .clients import warm_openai_parsers
+from .cassette.model import TRANSPORTS, Transport
 from .config import (
     DEFAULT_LOCK_TIMEOUT_S,
     BudgetMode,
@@ -44,14 +35,18 @@ from .config import (
     parse_volatile,
     resolve_settings,
 )
-from .core.budgets import BudgetSpecError, parse_limits
 from .errors import BudgetExceededError, CassetteError
-from .guard import RefusingProxy
-from .handle import RwsBudgetWarning, RwsHandle
-from .report import write_text_atomically
-from .report.summary import markdown_table, report_document, summarize, terminal_lines
-from .server.app import LoopbackServer
-from .server.mount import Mount
+
+# The server, the cassette store, the reports and the client helpers are imported when a test
+# first needs them: runs that load the plugin without using it do not pay for them.
+if TYPE_CHECKING:
+    from .cassette.model import Cassette
+    from .cassette.store import CassetteLock
+    from .guard import RefusingProxy
+    from .handle import RwsHandle
+    from .server.app import LoopbackServer
+    from .server.mount import Mount
+    from .server.prepared import ReplayCache, ReplaySource
 
 #: CLI option dest / ini name for each setting, and the parser that validates it.
 OPTIONS: dict[str, tuple[str, Any]] = {
@@ -80,6 +75,7 @@ class RwsSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._server: LoopbackServer | None = None
+        self._replay_cache: ReplayCache | None = None
         self._proxy: RefusingProxy | None = None
         self.cli = {key: config.getoption(dest) for key, (dest, _) in OPTIONS.items()}
         self.ini = {key: config.getini(dest) or None for key, (dest, _) in OPTIONS.items()}
@@ -128,10 +124,19 @@ class RwsSession:
     def server(self) -> LoopbackServer:
         """The loopback server, started on first use so runs that never need it pay nothing."""
         if self._server is None:
+            from .server.app import LoopbackServer
+
             self._server = LoopbackServer().start()
-            # Cold start belongs to the process, not to the first test's first turn.
-            warm_openai_parsers()
         return self._server
+
+    @property
+    def replay_cache(self) -> ReplayCache:
+        """Cassettes this process replays, decoded and prepared once while unchanged."""
+        if self._replay_cache is None:
+            from .server.prepared import ReplayCache
+
+            self._replay_cache = ReplayCache()
+        return self._replay_cache
 
     @property
     def server_port(self) -> int | None:
@@ -142,6 +147,8 @@ class RwsSession:
     def refusing_proxy(self) -> RefusingProxy:
         """The proxy replaying tests point their subprocesses at (started on first use)."""
         if self._proxy is None:
+            from .guard import RefusingProxy
+
             self._proxy = RefusingProxy()
         return self._proxy
 
@@ -177,6 +184,8 @@ class RwsSession:
 
     def cassette_path_for(self, item: pytest.Item, settings: Settings) -> Path:
         """``<dir>/<module>/<test name and non-transport ids>.json``."""
+        from .cassette.store import cassette_path, cassette_stem, clean_name
+
         module = Path(str(item.path)).stem
         if settings.cassette_dir is not None:
             directory = settings.cassette_dir
@@ -201,17 +210,21 @@ class RwsSession:
         return f"pytest --rws-record-mode=once {shlex.quote(item.nodeid)}"
 
     def open_mount(self, item: pytest.Item, settings: Settings, transport: Transport) -> Mount:
+        from .cassette.store import check_cassette_path
+        from .server.mount import Mount
+
         path = self.cassette_path_for(item, settings)
         check_cassette_path(path)  # before anything is recorded, not when it is written
         claim = self._claim_recording(path, settings)
         try:
-            existing = self._existing_cassette(path, settings)
+            source = self._existing_cassette(path, settings)
             server = self.server
             return Mount(
                 server.new_mount_id(),
                 settings,
                 path,
-                existing,
+                source.cassette if source is not None else None,
+                prepared=source.prepared if source is not None else None,
                 record_command=self.record_command(item),
                 transport=transport,
                 cassette_lock=claim,
@@ -230,6 +243,8 @@ class RwsSession:
         """
         if settings.record_mode is not RecordMode.ONCE or path.exists():
             return None
+        from .cassette.store import CassetteLock
+
         claim = CassetteLock(path)
         claim.acquire(self.lock_timeout_s)
         if path.exists():  # recorded by another process while this one waited
@@ -237,11 +252,10 @@ class RwsSession:
             return None
         return claim
 
-    @staticmethod
-    def _existing_cassette(path: Path, settings: Settings) -> Cassette | None:
+    def _existing_cassette(self, path: Path, settings: Settings) -> ReplaySource | None:
         if settings.record_mode is RecordMode.REWRITE or not path.exists():
             return None
-        return load_cassette(path)
+        return self.replay_cache.load(path)
 
     # -- budgets ------------------------------------------------------------------
 
@@ -255,6 +269,8 @@ class RwsSession:
                 raise pytest.UsageError(
                     f"{item.nodeid}: rws_budget takes keyword limits only, got {marker.args!r}"
                 )
+            from .core.budgets import BudgetSpecError, parse_limits
+
             try:
                 parse_limits(marker.kwargs)
             except BudgetSpecError as exc:
@@ -271,6 +287,8 @@ class RwsSession:
             return
         handle.violations.append(report)
         if self.budget_mode is BudgetMode.WARN:
+            from .handle import RwsBudgetWarning
+
             # Attributed to the test, not to this hook.
             path, line, _ = item.location
             warnings.warn_explicit(
@@ -282,6 +300,8 @@ class RwsSession:
     # -- reports ------------------------------------------------------------------
 
     def summary_for(self, item: pytest.Item, handle: RwsHandle) -> dict[str, Any]:
+        from .report.summary import summarize
+
         return summarize(
             nodeid=item.nodeid,
             test=transport_free_id(item),
@@ -302,10 +322,17 @@ class RwsSession:
 
     def summary_lines(self) -> list[str]:
         measured = [s for s in self.summaries if s["turns"]]
-        return terminal_lines(measured) if measured else []
+        if not measured:
+            return []
+        from .report.summary import terminal_lines
+
+        return terminal_lines(measured)
 
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""
+        from .report import write_text_atomically
+        from .report.summary import markdown_table, report_document
+
         measured = [s for s in self.summaries if s["turns"]]
         document = report_document(measured)
         problems: list[str] = []
@@ -344,6 +371,8 @@ class RwsSession:
 
 def _found_cassette(path: Path) -> Cassette | None:
     """The cassette at ``path`` if it can be read (a rewrite replaces an unreadable one)."""
+    from .cassette.store import load_cassette
+
     try:
         return load_cassette(path) if path.is_file() else None
     except CassetteError:

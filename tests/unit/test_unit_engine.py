@@ -725,3 +725,24 @@ def test_each_recorded_steer_of_a_turn_is_a_hold_released_by_its_own_steer() -> 
     second = engine.on_steer(_steer(_steer_request("resp_2", "shorter")))
     assert isinstance(first, ResumeSteer) and isinstance(second, ResumeSteer)
     assert [first.token, second.token] == [hold.token for hold in action.holds]
+
+
+@pytest.mark.parametrize("transport", ["ws", "http"])
+def test_an_event_damaged_past_what_the_load_checks_fails_the_turn_that_plays_it(
+    transport: Transport,
+) -> None:
+    # Events are decoded when their turn is first played; one the checking parser refuses then
+    # fails that turn (and the test) naming the event, with the connection closed as for a miss.
+    from pytest_responses_ws.cassette.codec import decode_cassette, encode_cassette
+    from pytest_responses_ws.cassette.model import Cassette, RecordedWith
+
+    cassette = Cassette((_turn("hello", "resp_1"),), RecordedWith("0"), "2026-12-01T00:00:00Z")
+    text = encode_cassette(cassette).replace('"delta": "HELLO"', '"delta": ' + "9" * 5000)
+    engine = _engine(decode_cassette(text, CASSETTE).turns)
+    action = engine.on_create(_create(_request("hello"), transport=transport))
+    assert isinstance(action, FailTurn)
+    (failure,) = action.failures
+    assert isinstance(failure, CassetteFormatError)
+    assert failure.pointer == "/turns/0/events/1/data"
+    assert action.close_code == TEST_FAILED_CLOSE_CODE and action.status == 500
+    assert action.event["error"]["code"] == "rws_corrupt_cassette"

@@ -8,16 +8,18 @@ Decoding validates the structure and names the JSON pointer of the first problem
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, overload
 
-from ..core.jsontext import JsonTextError, parse_json
-from ..core.synthesize import streamable_problem
+import msgspec
+
+from ..core.collector import collector_paused
+from ..core.jsontext import JsonTextError, parse_json, too_deep
+from ..core.synthesize import RESPONSE_TERMINALS, streamable_problem
 from ..errors import CassetteFormatError
 from .model import (
     CASSETTE_FORMAT,
@@ -26,12 +28,14 @@ from .model import (
     Cassette,
     ConnectionClose,
     ConnectionRecord,
+    EventLog,
     RecordedEvent,
     RecordedSteer,
     RecordedWith,
     Transport,
     Turn,
 )
+from .redact import REDACTED
 
 # --------------------------------------------------------------------------- encode
 
@@ -297,31 +301,23 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic collector while a decode builds many fresh containers.
+def decode_cassette(text: str | bytes, source: Path | str = "<cassette>") -> Cassette:
+    """Parse and validate cassette text; raise :class:`CassetteFormatError` naming the problem.
 
-    The decode allocates only acyclic dicts and lists, yet each allocation threshold crossed makes the
-    collector rescan everything built so far (most of a large cassette's load time). The previous state is
-    restored on every exit, including a failed decode.
+    A well-formed cassette takes the fast path: two typed passes that check the layout and every
+    event's ``type`` and leave the rest of each event undecoded until it is first used (see
+    :class:`LazyEvents`). Anything that pass cannot
+    vouch for is decoded again by the checking parser, which names the first problem.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    with collector_paused():
+        fast = _decode_fast(text, source)
+        return fast if fast is not None else _decode_cassette(text, source)
 
 
-def decode_cassette(text: str, source: Path | str = "<cassette>") -> Cassette:
-    """Parse and validate cassette text; raise :class:`CassetteFormatError` naming the problem."""
-    with _collector_paused():
-        return _decode_cassette(text, source)
-
-
-def _decode_cassette(text: str, source: Path | str) -> Cassette:
+def _decode_cassette(text: str | bytes, source: Path | str) -> Cassette:
     r = _Reader(source)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")  # UnicodeDecodeError: the caller says where
     try:
         raw = parse_json(text)
     except JsonTextError as exc:
@@ -374,3 +370,291 @@ def check_replayable(cassette: Cassette, source: Path | str = "<cassette>") -> N
         problem = streamable_problem(turn.body)
         if problem is not None:
             raise CassetteFormatError(source, f"/turns/{index}/body{problem[0]}", problem[1])
+
+
+# --------------------------------------------------------------------------- fast path
+#
+# The layout is decoded by msgspec into the structs below, each event's ``data`` kept as raw JSON. The
+# structs check what the checking parser checks for the layout; what they cannot express (the format
+# marker, the version, header names, steer positions, nesting depth) is checked after. Any failure means
+# "take the checking parser", never an error of its own: the error a user sees always comes from one
+# place, with its JSON pointer.
+
+
+class _FastEvent(msgspec.Struct, gc=False):
+    offset_ms: float
+    data: msgspec.Raw
+
+
+class _FastSteer(msgspec.Struct, gc=False):
+    after_event: int
+    offset_ms: float
+    request: msgspec.Raw
+
+
+class _FastTurn(msgspec.Struct, gc=False):
+    transport: Literal["http", "ws"]
+    connection: int
+    outcome: str
+    status: int
+    request: msgspec.Raw
+    events: list[_FastEvent]
+    lane: str | None = None
+    started_at_ms: float = 0.0
+    headers: dict[str, str] | None = None
+    body: msgspec.Raw | None = None
+    steers: list[_FastSteer] = []
+
+
+class _FastClose(msgspec.Struct, gc=False):
+    code: int | None = None
+    reason: str = ""
+    by: Literal["client", "server", "upstream", "test-end"] = "client"
+    at_ms: float | None = None
+
+
+class _FastConnection(msgspec.Struct, gc=False):
+    id: int
+    transport: Literal["http", "ws"]
+    opened_at_ms: float
+    handshake_ms: float | None = None
+    headers: dict[str, str] = {}
+    close: _FastClose | None = None
+
+
+class _FastRecordedWith(msgspec.Struct, gc=False):
+    plugin_version: str = "unknown"
+    transport: Literal["http", "ws"] | None = None
+    upstream_host: str | None = None
+    user_agent: str | None = None
+
+
+class _FastDocument(msgspec.Struct, gc=False):
+    format: str
+    version: int
+    recorded_at: str
+    recorded_with: _FastRecordedWith
+    turns: list[_FastTurn]
+    connections: list[_FastConnection] = []
+
+
+_DOCUMENT = msgspec.json.Decoder(_FastDocument)
+_VALUE = msgspec.json.Decoder()
+
+
+class _NotFast(Exception):
+    """The fast path cannot vouch for this cassette: decode it with the checking parser."""
+
+
+def _fast_value(raw: msgspec.Raw | bytes) -> Any:
+    """Decode one JSON value of a cassette with the checking parser's limits (nesting depth)."""
+    text = bytes(raw)
+    if too_deep(text):
+        raise _NotFast
+    try:
+        return _VALUE.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        raise _NotFast from None
+
+
+#: The redaction placeholder as it appears in JSON text, and the start of an escape that could spell
+#: it otherwise.
+_REDACTED_TEXT = json.dumps(REDACTED, ensure_ascii=False)[1:-1].encode("utf-8")
+_LOW_ESCAPE = b"\\u00"
+
+
+class _ResponseHead(msgspec.Struct, gc=False):
+    id: Any = None
+    output: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _EventHead(msgspec.Struct, gc=False):
+    type: str
+    response: _ResponseHead | None = None
+
+
+class _HeadEvent(msgspec.Struct, gc=False):
+    data: _EventHead
+
+
+class _HeadTurn(msgspec.Struct, gc=False):
+    events: list[_HeadEvent]
+
+
+class _HeadDocument(msgspec.Struct, gc=False):
+    turns: list[_HeadTurn]
+
+
+# The second pass: every event's data is an object with a string ``type`` (checked for every event at
+# load, as the checking parser does), and what indexing needs of it, read without building the rest.
+_HEADS = msgspec.json.Decoder(_HeadDocument)
+
+
+def _decode_fast(text: str | bytes, source: Path | str) -> Cassette | None:
+    """The cassette, or None when the checking parser must decide."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    # One search of the file spares matching a search of every turn.
+    redaction_free = _REDACTED_TEXT not in data and _LOW_ESCAPE not in data
+    try:
+        document = _DOCUMENT.decode(data)
+        if document.format != CASSETTE_FORMAT or not 1 <= document.version <= CASSETTE_VERSION:
+            return None
+        heads = _HEADS.decode(data).turns
+        if len(heads) != len(document.turns):
+            return None
+        turns = tuple(
+            _fast_turn(turn, head.events, source, f"/turns/{i}", redaction_free)
+            for i, (turn, head) in enumerate(zip(document.turns, heads, strict=True))
+        )
+        connections = tuple(_fast_connection(c) for c in document.connections)
+    except (msgspec.DecodeError, RecursionError, _NotFast):
+        return None
+    with_ = document.recorded_with
+    return Cassette(
+        turns=turns,
+        recorded_with=RecordedWith(
+            with_.plugin_version, with_.transport, with_.upstream_host, with_.user_agent
+        ),
+        recorded_at=document.recorded_at,
+        connections=connections,
+        version=document.version,
+    )
+
+
+def _fast_turn(
+    turn: _FastTurn, heads: list[_HeadEvent], source: Path | str, pointer: str, redaction_free: bool
+) -> Turn:
+    request = _fast_value(turn.request)
+    if not isinstance(request, dict):
+        raise _NotFast
+    parent = request.get("previous_response_id")
+    if parent is not None and not isinstance(parent, str):
+        raise _NotFast
+    body = None if turn.body is None else _fast_value(turn.body)
+    if body is not None and not isinstance(body, dict):
+        raise _NotFast
+    headers = turn.headers or {}
+    if any(not _HEADER_NAME.fullmatch(k) or not _HEADER_VALUE.fullmatch(v) for k, v in headers.items()):
+        raise _NotFast
+    if len(heads) != len(turn.events):
+        raise _NotFast
+    return Turn(
+        request=request,
+        events=LazyEvents(turn.events, [head.data for head in heads], source, pointer) if heads else (),
+        transport=turn.transport,
+        connection=turn.connection,
+        lane=turn.lane,
+        outcome=turn.outcome,
+        status=turn.status,
+        body=body,
+        started_at_ms=turn.started_at_ms,
+        headers=headers,
+        steers=tuple(_fast_steer(steer, len(turn.events)) for steer in turn.steers),
+        redaction_free=redaction_free,
+    )
+
+
+def _fast_steer(steer: _FastSteer, events: int) -> RecordedSteer:
+    request = _fast_value(steer.request)
+    if not 0 <= steer.after_event <= events or not isinstance(request, dict):
+        raise _NotFast
+    if request.get("type") != "response.steer":
+        raise _NotFast
+    return RecordedSteer(steer.after_event, steer.offset_ms, request)
+
+
+def _fast_connection(connection: _FastConnection) -> ConnectionRecord:
+    close = connection.close
+    return ConnectionRecord(
+        id=connection.id,
+        transport=connection.transport,
+        opened_at_ms=connection.opened_at_ms,
+        handshake_ms=connection.handshake_ms,
+        headers=connection.headers,
+        close=None if close is None else ConnectionClose(close.code, close.reason, close.by, close.at_ms),
+    )
+
+
+class LazyEvents(EventLog):
+    """A turn's recorded events, each decoded from the cassette's JSON when first used.
+
+    A test plays a few turns of a cassette; decoding only those keeps a large cassette's load
+    proportional to what is replayed. The layout, the offsets and each event's ``type`` were checked
+    when the cassette was read, and the heads read then (type, the response's id and raw output)
+    answer :class:`EventLog`'s questions without decoding. The rest of an event is checked when it is
+    decoded: a value the checking parser refuses (nested too deeply, say) raises the
+    :class:`CassetteFormatError` it would have raised at load, with its pointer. Decoded events are
+    kept, so each is decoded once (a race decodes it twice, to equal values).
+    """
+
+    __slots__ = ("_decoded", "_heads", "_pointer", "_raw", "_source")
+
+    def __init__(
+        self, raw: list[_FastEvent], heads: list[_EventHead], source: Path | str, turn_pointer: str
+    ) -> None:
+        self._raw = raw
+        self._heads = heads
+        self._decoded: list[RecordedEvent | None] = [None] * len(raw)
+        self._source = source
+        self._pointer = turn_pointer
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> RecordedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[RecordedEvent, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordedEvent | tuple[RecordedEvent, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self._raw))))
+        event = self._decoded[index]
+        if event is None:
+            position = index % len(self._raw) if -len(self._raw) <= index < len(self._raw) else index
+            event = self._decoded[index] = self._decode(position)
+        return event
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        return (self[i] for i in range(len(self._raw)))
+
+    def __repr__(self) -> str:
+        return f"LazyEvents({len(self._raw)} events of {self._pointer})"
+
+    def event_type(self, index: int) -> str:
+        return self._heads[index].type
+
+    def first_response_id(self) -> str | None:
+        for head in self._heads:
+            if head.response is not None and isinstance(head.response.id, str):
+                return head.response.id
+        return None
+
+    def final_output(self) -> list[Any] | None:
+        for index in range(len(self._heads) - 1, -1, -1):
+            head = self._heads[index]
+            if head.type == "error":
+                return None
+            if head.type in RESPONSE_TERMINALS and head.response is not None:
+                try:
+                    output = _fast_value(head.response.output)
+                except _NotFast:  # decoding the whole event names the problem (or gives the value)
+                    output = self[index].data["response"].get("output")
+                return output if isinstance(output, list) else []
+        return None
+
+    def _decode(self, index: int) -> RecordedEvent:
+        raw = self._raw[index]
+        with contextlib.suppress(_NotFast):
+            data = _fast_value(raw.data)
+            if type(data) is dict:
+                return RecordedEvent(raw.offset_ms, data)
+        # Not usable: the checking parser says what is wrong, and where.
+        pointer = f"{self._pointer}/events/{index}"
+        r = _Reader(self._source)
+        try:
+            data = parse_json(bytes(raw.data))
+        except JsonTextError as exc:
+            r.fail(f"{pointer}/data{exc.pointer}", exc.problem)
+        return _decode_event(r, {"offset_ms": raw.offset_ms, "data": data}, pointer)

@@ -9,6 +9,8 @@ moment the request was complete (events), kept as floats with microsecond precis
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +37,37 @@ class RecordedEvent:
         """The event's ``type`` (``""`` if it has none)."""
         value = self.data.get("type")
         return value if isinstance(value, str) else ""
+
+
+class EventLog(Sequence[RecordedEvent]):
+    """A turn's events as read from a file, decoded one at a time when first used.
+
+    It also answers what indexing a cassette asks of every turn without decoding its events:
+    an event's type, the first response id named, and the output of the final response.
+    Equal to any sequence of the same events, as the tuple it stands for would be.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def event_type(self, index: int) -> str:
+        """The ``type`` of event ``index``."""
+
+    @abstractmethod
+    def first_response_id(self) -> str | None:
+        """The id of the first ``response`` object an event carries, if any."""
+
+    @abstractmethod
+    def final_output(self) -> list[Any] | None:
+        """The ``output`` of the final response (the last terminal event's, ``[]`` when it has
+        none), or None when an ``error`` event ends the turn or no response ended it."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -79,7 +112,8 @@ class Turn:
     """One request and everything the server answered to it."""
 
     request: dict[str, JSON]
-    events: tuple[RecordedEvent, ...]
+    #: A tuple, or (read from a file) a sequence that decodes each event when first used.
+    events: Sequence[RecordedEvent]
     transport: Transport = "ws"
     connection: int = 0
     lane: str | None = None
@@ -96,14 +130,22 @@ class Turn:
     headers: dict[str, str] = field(default_factory=dict)
     #: Steers the client sent while this turn streamed (WebSocket only), in order.
     steers: tuple[RecordedSteer, ...] = ()
+    #: True when the turn is known to hold no redaction placeholder (set by the decoder when the file
+    #: holds none): matching then skips its search of the turn. Not part of the recording.
+    redaction_free: bool = field(default=False, compare=False, repr=False)
 
     @property
     def response_id(self) -> str | None:
         """The id of the response this turn created, if one was created."""
-        for event in self.events:
-            response = event.data.get("response")
-            if isinstance(response, dict) and isinstance(response.get("id"), str):
-                return str(response["id"])
+        if isinstance(self.events, EventLog):
+            found = self.events.first_response_id()
+            if found is not None:
+                return found
+        else:
+            for event in self.events:
+                response = event.data.get("response")
+                if isinstance(response, dict) and isinstance(response.get("id"), str):
+                    return str(response["id"])
         if self.body is not None and isinstance(self.body.get("id"), str):
             return str(self.body["id"])
         return None

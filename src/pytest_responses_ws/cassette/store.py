@@ -69,14 +69,25 @@ def check_cassette_path(path: Path) -> None:
 
 def load_cassette(path: Path) -> Cassette:
     """Read and validate the cassette at ``path`` (which must exist) for replay."""
+    return decode_cassette_file(read_cassette_bytes(path), path)
+
+
+def read_cassette_bytes(path: Path) -> bytes:
+    """The bytes of the cassette file at ``path``; a path that is not a readable file is a
+    :class:`CassettePathError` saying why."""
     check_cassette_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CassetteFormatError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return path.read_bytes()
     except OSError as exc:
         raise CassettePathError(path, f"it cannot be read ({exc.strerror or exc})") from None
-    cassette = decode_cassette(text, path)
+
+
+def decode_cassette_file(data: bytes, path: Path) -> Cassette:
+    """Decode and validate the bytes of the cassette file at ``path`` (named in every error)."""
+    try:
+        cassette = decode_cassette(data, path)
+    except UnicodeDecodeError as exc:
+        raise CassetteFormatError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     check_replayable(cassette, path)
     return cassette
 

@@ -44,23 +44,21 @@ from ..cassette.redact import Redactor
 from ..errors import CassetteFormatError, CassetteMissError, CassetteNotFoundError, RwsError
 from .explain import explain_miss
 from .faults import FaultPlan, InjectFault, Injection
-from .match import MatchResult, TurnIndex, turn_response
+from .match import MatchResult, turn_response
 from .metrics import TurnTrace, finish_recorded
-from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, error_body, error_event, http_answer
+from .prepared import RULE_ERROR_CODES as RULE_ERROR_CODES  # re-exported: first defined here
+from .prepared import PreparedTurns
+from .replay import MISS_ERROR_CODE, HttpAnswer, Playback, PlaybackCache, error_body, error_event
+from .service_errors import NOT_FOUND_CODE as NOT_FOUND_CODE  # re-exported: first shipped here
 from .service_errors import (
-    CONNECTION_LIMIT_CODE,
-    INVALID_STREAM_ID_CODE,
     SERVICE_CONNECTION_MAX_AGE_S,
     SERVICE_MAX_LANES,
-    STREAM_LIMIT_CODE,
     connection_limit_reached,
     invalid_stream_id,
     previous_response_not_found,
     stream_limit_reached,
 )
-from .service_errors import NOT_FOUND_CODE as NOT_FOUND_CODE  # re-exported: first shipped here
 from .synthesize import warm_up_response
-from .volatile import compile_volatile
 
 #: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
 #: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
@@ -74,8 +72,6 @@ FAILED_OUTCOMES = frozenset({"failed", "error", "http_error"})
 CONNECTION_LIMIT_CLOSE_CODE = 1000
 #: A lane name the service accepts (compiled once: checked for each new lane only).
 LANE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
-#: The service's refusals that replay decides itself (:meth:`TurnEngine._service_rules`).
-RULE_ERROR_CODES = frozenset({INVALID_STREAM_ID_CODE, STREAM_LIMIT_CODE, CONNECTION_LIMIT_CODE})
 
 
 @dataclass(frozen=True)
@@ -293,14 +289,24 @@ class EngineSettings:
 class TurnEngine:
     """Decides what the server does with each ``response.create`` of one test."""
 
-    def __init__(self, settings: EngineSettings, replay_turns: Sequence[Turn] = ()) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        replay_turns: Sequence[Turn] | PreparedTurns = (),
+    ) -> None:
+        """``replay_turns``: the cassette's turns, or (shared with the other tests replaying the
+        cassette) those turns prepared: the index is then copied, not built, and frames encoded once."""
         self.settings = settings
-        self.index = TurnIndex.build(
-            replay_turns if settings.replays else (),
-            settings.ignore_fields,
-            settings.allow_playback_repeats,
-            compile_volatile(settings.volatile),
+        if not settings.replays:
+            replay_turns = ()
+        prepared = replay_turns if isinstance(replay_turns, PreparedTurns) else PreparedTurns(replay_turns)
+        self.index = prepared.index(
+            settings.ignore_fields, settings.allow_playback_repeats, settings.volatile
         )
+        #: Frames of the cassette's turns (shared), and of turns recorded during this test (own).
+        self._recorded_playbacks = prepared.playbacks
+        self._recorded_count = len(prepared.turns)
+        self._added_playbacks = PlaybackCache(self.index.turns)
         #: What the server saw of each turn, for the per-turn metrics.
         self.traces: list[TurnTrace] = []
         #: Responses the upstream created during this test, on any connection.
@@ -308,24 +314,18 @@ class TurnEngine:
         self._connections: dict[int, ConnectionState] = {}
         #: Traces of WebSocket turns sent upstream and not yet ended, per connection and lane (FIFO).
         self._forwarded: dict[tuple[int, str | None], deque[TurnTrace]] = {}
-        self._playbacks: dict[tuple[int, str], Playback] = {}
-        self._outputs: dict[int, list[Any]] = {}
-        self._answers: dict[tuple[int, bool], HttpAnswer] = {}
         #: Responses created by a ``store: false`` request: the service keeps them only in
         #: the connection-local cache of the WebSocket connection that created them.
-        self.unstored_ids: set[str] = set()
-        for turn in self.index.turns:
-            self._learn_store(turn)
+        self.unstored_ids: set[str] = set(prepared.unstored_ids)
         self._max_age_ns = int(settings.connection_max_age_s * 1e9)
         self._hold_tokens = 0
         #: Warm-ups answered without a recorded turn, and the ``created_at`` they carry.
         self._warm_ups = 0
         self._created_at: int | None = None
-        for position, turn in enumerate(self.index.turns):
-            if _refused_by_rule(turn):
-                # Replay gives these refusals itself, by the rules; as answers from the
-                # cassette they would be sent to the next request with the same content.
-                self.index.mark_played(position)
+        for position in prepared.refused_by_rule:
+            # Replay gives these refusals itself, by the rules; as answers from the
+            # cassette they would be sent to the next request with the same content.
+            self.index.mark_played(position)
         #: The faults the test injects (none unless it asks: then one attribute check a turn).
         self.faults = FaultPlan()
 
@@ -333,7 +333,12 @@ class TurnEngine:
 
     def on_create(self, turn: TurnRequest) -> Action:
         """What to do with one ``response.create``; its trace is kept for the metrics."""
-        action = self._decide(turn)
+        try:
+            action = self._decide(turn)
+        except CassetteFormatError as exc:
+            # A recorded event is decoded when its turn is first played: one that cannot be
+            # used fails the test naming it, as it would have at load.
+            return self._corrupt(turn, exc)
         if self.faults.pending:
             if isinstance(action, (PlayFrames, PlayHttp, Forward)):
                 return self._inject(turn, action)
@@ -760,6 +765,23 @@ class TurnEngine:
             )
         return PlayFrames(playback.frames, schedule, lane, trace, tuple(failures), then, position=position)
 
+    def _corrupt(self, turn: TurnRequest, problem: CassetteFormatError) -> FailTurn:
+        message = f"pytest-responses-ws: {self.settings.cassette.name} is damaged; see the test report"
+        trace = self.traces[-1] if self.traces else None
+        if trace is not None:
+            trace.outcome = "error"
+        return FailTurn(
+            (problem,),
+            error_event(
+                "rws_corrupt_cassette", message, status=500, lane=turn.lane, error_type="server_error"
+            ),
+            TEST_FAILED_CLOSE_CODE,
+            "damaged cassette",
+            500,
+            error_body("rws_corrupt_cassette", message, error_type="server_error"),
+            trace,
+        )
+
     def _play_http(self, position: int, wants_stream: bool, trace: TurnTrace) -> PlayHttp:
         playback = self.sse_playback(position)
         failures: list[RwsError] = []
@@ -855,50 +877,27 @@ class TurnEngine:
     # -- what replay sends, computed once per turn ---------------------------------
 
     def prepare(self, transport: Transport) -> None:
-        """Encode every recorded turn's frames now, so a turn's replay only sends them.
+        """Encode the cassette's first turns' frames now (see :meth:`PlaybackCache.prepare`)."""
+        self._recorded_playbacks.prepare(transport)
 
-        Encoding the events of a turn costs more than matching it; done here it is part
-        of the test's setup, not of the per-turn time the test (and its budgets) sees.
-        """
-        for position, turn in enumerate(self.index.turns):
-            if transport == "ws":
-                self.playback(position, turn.lane)
-            else:
-                self.sse_playback(position)
-            self.turn_output(position)  # for the per-turn metrics, also off the turn path
+    def _playbacks_of(self, position: int) -> PlaybackCache:
+        return self._recorded_playbacks if position < self._recorded_count else self._added_playbacks
 
     def playback(self, position: int, lane: str | None) -> Playback:
         """The WebSocket frames of a recorded turn as they appear on ``lane``."""
-        key = (position, lane or "")
-        playback = self._playbacks.get(key)
-        if playback is None:
-            playback = self._playbacks[key] = Playback.for_websocket(self.index.turns[position], lane)
-        return playback
+        return self._playbacks_of(position).websocket(position, lane)
 
     def sse_playback(self, position: int) -> Playback:
         """The SSE blocks of a recorded turn."""
-        key = (position, "\x00sse")
-        playback = self._playbacks.get(key)
-        if playback is None:
-            playback = self._playbacks[key] = Playback.for_sse(self.index.turns[position])
-        return playback
+        return self._playbacks_of(position).sse(position)
 
     def http_answer(self, position: int, wants_stream: bool) -> HttpAnswer:
         """How a recorded turn answers an HTTP request (a non-streamed body is built once)."""
-        key = (position, wants_stream)
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = self._answers[key] = http_answer(self.index.turns[position], wants_stream=wants_stream)
-        return answer
+        return self._playbacks_of(position).http_answer(position, wants_stream)
 
     def turn_output(self, position: int) -> list[Any]:
         """Output items of a recorded turn's response (for resent-input accounting), computed once."""
-        output = self._outputs.get(position)
-        if output is None:
-            response = turn_response(self.index.turns[position]) or {}
-            value = response.get("output")
-            output = self._outputs[position] = list(value) if isinstance(value, list) else []
-        return output
+        return self._playbacks_of(position).output(position)
 
 
 def _canonical(value: Any) -> str:
@@ -908,11 +907,3 @@ def _canonical(value: Any) -> str:
 def _steer_key(request: Mapping[str, Any]) -> str:
     """What a steer is matched on: the response it steers and its input."""
     return _canonical([request.get("previous_response_id"), request.get("input")])
-
-
-def _refused_by_rule(turn: Turn) -> bool:
-    """Whether a recorded turn is the service refusing its request by a connection rule."""
-    if not turn.events or turn.events[0].type != "error":
-        return False
-    error = turn.events[0].data.get("error")
-    return isinstance(error, dict) and error.get("code") in RULE_ERROR_CODES

@@ -15,16 +15,21 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-from ..cassette.model import Turn
+import msgspec
+
+from ..cassette.model import EventLog, RecordedEvent, Turn
 from ..cassette.redact import REDACTED
-from .normalize import canonical_json, normalize_input, normalize_params, response_output
+from .collector import collector_paused
+from .normalize import canonical_json, normalize_input, normalize_item, normalize_params, response_output
 from .placeholders import Placeholders
 from .synthesize import response_from_events
 from .volatile import NO_RULES, VolatileRules
 
 _ROOT = b"rws-context-v1"
+#: Writes an item as sent (key order kept): equal output, equal item.
+_AS_SENT = msgspec.json.Encoder()
 
 
 def _fold_text(state: bytes, text: str) -> bytes:
@@ -45,11 +50,48 @@ def _params_digest(params: Mapping[str, Any]) -> bytes:
     return hashlib.blake2b(canonical_json(params).encode("utf-8"), digest_size=16).digest()
 
 
-def turn_response(turn: Turn) -> dict[str, Any] | None:
-    """The final response object a turn produced (from its body or terminal event)."""
+def turn_response(turn: Turn, *, as_copy: bool = True) -> dict[str, Any] | None:
+    """The final response object a turn produced (from its body or terminal event).
+
+    ``as_copy=False`` gives the recorded object's own parts, for readers that never change them.
+    """
     if turn.body is not None and "output" in turn.body:
         return turn.body
-    return response_from_events([event.data for event in turn.events])
+    return response_from_events(_EventData(turn.events), as_copy=as_copy)
+
+
+def recorded_output(turn: Turn) -> list[Any]:
+    """The output items of a turn's final response, canonical (as a client would resend them).
+
+    Events read from a file answer from their heads, decoding only the output itself.
+    """
+    if isinstance(turn.events, EventLog) and not (turn.body is not None and "output" in turn.body):
+        output = turn.events.final_output()
+        return [normalize_item(item) for item in output] if output else []
+    return response_output(turn_response(turn, as_copy=False))
+
+
+class _EventData(Sequence[Mapping[str, Any]]):
+    """The ``data`` of recorded events, read one at a time (a read from the end decodes only the end)."""
+
+    __slots__ = ("_events",)
+
+    def __init__(self, events: Sequence[RecordedEvent]) -> None:
+        self._events = events
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(index, slice):
+            return [event.data for event in self._events[index]]
+        return self._events[index].data
 
 
 @dataclass(frozen=True)
@@ -103,6 +145,9 @@ class TurnIndex:
     #: a client that resends its history shares a long prefix with its previous request.
     _last_texts: list[str] = field(default_factory=list)
     _last_states: list[bytes] = field(default_factory=list)
+    #: The JSON of the last request's items as sent, when they were (see _fold_sent_history).
+    _last_sent: list[bytes] = field(default_factory=list)
+    _last_items: list[Any] = field(default_factory=list)
     #: Recorded parameters and items with redacted parts, which incoming requests fill.
     #: Empty for a cassette without redactions: then matching never looks at them.
     placeholder_params: Placeholders = field(default_factory=Placeholders)
@@ -132,8 +177,9 @@ class TurnIndex:
         volatile: VolatileRules = NO_RULES,
     ) -> TurnIndex:
         index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats, volatile=volatile)
-        for turn in turns:
-            index.add(turn)
+        with collector_paused():
+            for turn in turns:
+                index.add(turn)
         return index
 
     # -- keys -------------------------------------------------------------
@@ -146,7 +192,14 @@ class TurnIndex:
         the id, so a recorded turn with that parent still matches, and so do its children.
         """
         parent = request.get("previous_response_id")
-        texts = self._item_texts(normalize_input(request.get("input")))
+        raw_input = request.get("input")
+        if parent is None and isinstance(raw_input, list) and not self._fill_items:
+            context = self._fold_sent_history(raw_input)
+            params = self.matched_params(request)
+            if self._fill_params:
+                params = self.placeholder_params.fill(params)
+            return RequestKey(self._digest_params(params), context)
+        texts = self._item_texts(normalize_input(raw_input))
         if parent is None:
             context = self._fold_history(texts)
         elif parent in self._after:
@@ -183,6 +236,10 @@ class TurnIndex:
             return [self.placeholder_items.fill_text(json.loads(text)) for text in texts]
         return texts
 
+    def _item_text(self, item: Any) -> str:
+        """The canonical JSON one normalized item is folded as (placeholders aside)."""
+        return self._volatile_text(item) if self._volatile_on else canonical_json(item)
+
     def _volatile_text(self, item: Any) -> str:
         text = canonical_json(item)
         matched = self._volatile_texts.get(text)
@@ -203,12 +260,17 @@ class TurnIndex:
         length, and a session the square of it. Items are compared by their canonical
         JSON, as the digests are (``==`` would take 1 and 1.0, or true and 1, as equal).
         """
-        known, states = self._last_texts, self._last_states
+        known = self._last_texts
         shared = 0
         limit = min(len(texts), len(known))
         while shared < limit and texts[shared] == known[shared]:
             shared += 1
-        states = states[:shared]
+        self._last_sent = []  # the items as sent are not known for these texts
+        return self._fold_from(shared, texts)
+
+    def _fold_from(self, shared: int, texts: list[str]) -> bytes:
+        """Fold ``texts`` past the first ``shared`` (whose states are known), and keep them."""
+        states = self._last_states[:shared]
         state = states[-1] if states else _ROOT
         for text in texts[shared:]:
             state = _fold_text(state, text)
@@ -216,31 +278,75 @@ class TurnIndex:
         self._last_texts, self._last_states = texts, states
         return state
 
+    def _fold_sent_history(self, items: list[Any]) -> bytes:
+        """:meth:`_fold_history` for a request's items as sent, normalizing only the new ones.
+
+        A client resending its history sends the old items as it sent them before: an item
+        whose JSON as sent equals the one at its place in the previous request normalizes to
+        the same text, so only the items past that shared prefix are normalized and written
+        canonically (writing JSON is far cheaper than normalizing an item).
+        """
+        try:
+            sent = [_AS_SENT.encode(item) for item in items]
+        except (TypeError, ValueError, OverflowError):  # not JSON-shaped: the general path
+            return self._fold_history(self._item_texts(normalize_input(items)))
+        known, known_items = self._last_sent, self._last_items
+        shared = 0
+        limit = min(len(sent), len(known))
+        # A NaN is written as null: where a null is written, the items must also be equal.
+        while shared < limit and sent[shared] == known[shared]:
+            if b"null" in sent[shared] and items[shared] != known_items[shared]:
+                break
+            shared += 1
+        texts = self._last_texts[:shared] + [self._item_text(normalize_item(item)) for item in items[shared:]]
+        fold = self._fold_from(shared, texts)
+        self._last_sent, self._last_items = sent, items
+        return fold
+
     def add(self, turn: Turn) -> int:
         """Index a turn (recorded earlier or just now) and return its position."""
         position = len(self.turns)
         self.turns.append(turn)
-        response = turn_response(turn)
-        self._learn_placeholders(turn, response)
+        output = recorded_output(turn)
+        self._learn_placeholders(turn, output)
         key = self.key_for(turn.request)
         self.keys.append(key)
-        self._by_key.setdefault(key, []).append(position)
+        # A new list, never an append: copies of this index share the lists (see copy()).
+        self._by_key[key] = [*self._by_key.get(key, ()), position]
         response_id = turn.response_id
         if response_id is not None:
-            self._after[response_id] = _fold_texts(key.context, self._item_texts(response_output(response)))
+            self._after[response_id] = _fold_texts(key.context, self._item_texts(output))
             self._creator[response_id] = position
         return position
 
-    def _learn_placeholders(self, turn: Turn, response: Mapping[str, Any] | None) -> None:
-        output = response_output(response)
+    def copy(self) -> TurnIndex:
+        """An index of the same turns with nothing played: what each test replaying a cassette starts from.
+
+        Building an index digests every turn; a copy shares those digests (its dictionaries are
+        new, their values immutable), so the tests and transports replaying one cassette build it once.
+        """
+        index = TurnIndex(ignore=self.ignore, allow_repeats=self.allow_repeats, volatile=self.volatile)
+        index._volatile_texts = dict(self._volatile_texts)
+        index.turns = list(self.turns)
+        index.keys = list(self.keys)
+        index._by_key = dict(self._by_key)
+        index._after = dict(self._after)
+        index._creator = dict(self._creator)
+        index.placeholder_params = self.placeholder_params.copy()
+        index.placeholder_items = self.placeholder_items.copy()
+        index._has_redactions = self._has_redactions
+        index._fill_items, index._fill_params = self._fill_items, self._fill_params
+        return index
+
+    def _learn_placeholders(self, turn: Turn, output: list[Any]) -> None:
         if not self._has_redactions:
             # Until a turn has a redacted part, no templates are needed, nor a record of the
             # plain units: one search of the turn's JSON text decides.
-            if REDACTED not in json.dumps([turn.request, output], ensure_ascii=False):
+            if turn.redaction_free or REDACTED not in json.dumps([turn.request, output], ensure_ascii=False):
                 return
             self._has_redactions = True
             for earlier in self.turns[:-1]:
-                self._add_units(earlier, response_output(turn_response(earlier)))
+                self._add_units(earlier, recorded_output(earlier))
         self._add_units(turn, output)
 
     def _add_units(self, turn: Turn, output: list[Any]) -> None:

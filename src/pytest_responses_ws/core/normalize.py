@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from ..cassette.redact import redact_request
 
 JSONDict = dict[str, Any]
@@ -26,9 +28,25 @@ VOLATILE_ITEM_FIELDS = frozenset({"id", "status"})
 _USER_SIDE_ROLES = frozenset({"user", "system", "developer"})
 
 
+_SORTED = msgspec.json.Encoder(order="sorted")
+
+
 def canonical_json(value: Any) -> str:
-    """Key-sorted compact JSON: equal values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Key-sorted compact JSON: equal values give equal text, different values different text.
+
+    msgspec writes it about ten times faster than ``json.dumps`` (matching digests every item
+    of every turn), but as ``null`` for a NaN or an infinity. So any text with ``null`` in it
+    (a null, a NaN, or the word in a string) is ``json.dumps``'s, which writes ``NaN``: texts
+    of the two writers never meet, and each is faithful. A value msgspec cannot write (keys that
+    are not strings) is ``json.dumps``'s too. The same value always gives the same text.
+    """
+    try:
+        text = _SORTED.encode(value)
+    except (TypeError, ValueError, OverflowError):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if b"null" in text:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.decode("utf-8")
 
 
 def request_problem(request: Mapping[str, Any]) -> str | None:

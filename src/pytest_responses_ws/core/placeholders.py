@@ -105,6 +105,16 @@ class Placeholders:
     def __bool__(self) -> bool:
         return bool(self._tables)
 
+    def copy(self) -> Placeholders:
+        """The same templates, learning on apart from this one (templates are immutable)."""
+        return Placeholders(
+            {
+                paths: {skeleton: list(found) for skeleton, found in table.items()}
+                for paths, table in self._tables.items()
+            },
+            set(self._plain),
+        )
+
     def add(self, value: Any) -> None:
         """Learn ``value`` (a recorded unit): a template if it has redacted parts.
 

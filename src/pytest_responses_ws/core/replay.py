@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cassette.model import Transport, Turn
+from .collector import collector_paused
 from .error_events import as_sse_events, as_websocket_events, error_answer, is_error_event
+
+# Re-exported: they were first defined here.
+from .error_events import error_body as error_body
+from .error_events import error_event as error_event
 from .match import turn_response
 from .record import kept_response_headers
 from .synthesize import TERMINAL_EVENT_TYPES, synthesize_events
@@ -160,6 +165,73 @@ class Playback:
         return None
 
 
+#: Turns whose frames a replaying test's set-up encodes ahead (more are encoded when first matched).
+PREPARE_AHEAD_TURNS = 256
+
+
+class PlaybackCache:
+    """What replay sends for each of a list of recorded turns, built when first asked for and kept.
+
+    One cache serves every engine replaying the same cassette in a process (the ``[http]`` and
+    ``[ws]`` runs of a test, every test sharing a cassette), so each turn is decoded and encoded
+    once. ``turns`` may be a list that grows (turns recorded during a test).
+    """
+
+    def __init__(self, turns: Sequence[Turn]) -> None:
+        self.turns = turns
+        self._playbacks: dict[tuple[int, str], Playback] = {}
+        self._answers: dict[tuple[int, bool], HttpAnswer] = {}
+        self._outputs: dict[int, list[Any]] = {}
+
+    def prepare(self, transport: Transport, count: int = PREPARE_AHEAD_TURNS) -> None:
+        """Build the first ``count`` turns' frames and outputs now, off every turn's path.
+
+        Encoding a turn's events costs more than matching it; done at set-up it is not part of
+        the per-turn time a test (and its budgets) sees. A longer cassette's later turns are
+        built when first matched, so set-up stays proportional to what a test can play first.
+        """
+        with collector_paused():  # many fresh, acyclic containers (see collector_paused)
+            for position in range(min(count, len(self.turns))):
+                if transport == "ws":
+                    self.websocket(position, self.turns[position].lane)
+                else:
+                    self.sse(position)
+                self.output(position)
+
+    def websocket(self, position: int, lane: str | None) -> Playback:
+        """The WebSocket frames of a recorded turn as they appear on ``lane``."""
+        key = (position, lane or "")
+        playback = self._playbacks.get(key)
+        if playback is None:
+            playback = self._playbacks[key] = Playback.for_websocket(self.turns[position], lane)
+        return playback
+
+    def sse(self, position: int) -> Playback:
+        """The SSE blocks of a recorded turn."""
+        key = (position, "\x00sse")
+        playback = self._playbacks.get(key)
+        if playback is None:
+            playback = self._playbacks[key] = Playback.for_sse(self.turns[position])
+        return playback
+
+    def http_answer(self, position: int, wants_stream: bool) -> HttpAnswer:
+        """How a recorded turn answers an HTTP request (a non-streamed body is built once)."""
+        key = (position, wants_stream)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = http_answer(self.turns[position], wants_stream=wants_stream)
+        return answer
+
+    def output(self, position: int) -> list[Any]:
+        """Output items of a recorded turn's response (for resent-input accounting)."""
+        output = self._outputs.get(position)
+        if output is None:
+            response = turn_response(self.turns[position]) or {}
+            value = response.get("output")
+            output = self._outputs[position] = list(value) if isinstance(value, list) else []
+        return output
+
+
 def sse_block(event: Mapping[str, Any]) -> str:
     """One server-sent event as the Responses API writes it."""
     return f"event: {event.get('type', 'message')}\ndata: {compact(event)}\n\n"
@@ -215,30 +287,3 @@ def http_answer(turn: Turn, *, wants_stream: bool) -> HttpAnswer:
         error = {"message": "the recorded turn has no response", "type": "server_error", "param": None}
         return HttpAnswer(500, {"error": {**error, "code": "rws_no_response"}}, False)
     return HttpAnswer(200, response, False)
-
-
-def error_event(
-    code: str | None,
-    message: str,
-    *,
-    status: int = 400,
-    lane: str | None = None,
-    error_type: str = "invalid_request_error",
-    param: str | None = None,
-) -> dict[str, Any]:
-    """A WebSocket-mode ``error`` event in the service's wrapped shape."""
-    event: dict[str, Any] = {
-        "type": "error",
-        "status": status,
-        "error": {"type": error_type, "code": code, "message": message, "param": param},
-    }
-    if lane is not None:
-        event["stream_id"] = lane
-    return event
-
-
-def error_body(
-    code: str | None, message: str, error_type: str = "invalid_request_error", param: str | None = None
-) -> dict[str, Any]:
-    """A JSON error body in the Responses API's shape."""
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

@@ -51,7 +51,8 @@ def ends_turn(event: Mapping[str, Any]) -> bool:
 
 
 # Terminal events that carry the final response object (everything terminal except ``error``).
-_RESPONSE_TERMINALS = TERMINAL_EVENT_TYPES - {"error"}
+#: Terminal events that carry the final response object.
+RESPONSE_TERMINALS = TERMINAL_EVENT_TYPES - {"error"}
 
 _TERMINAL_BY_STATUS = {
     "completed": "response.completed",
@@ -326,20 +327,24 @@ def synthesize_events(
     return stream.events
 
 
-def response_from_events(events: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+def response_from_events(
+    events: Sequence[Mapping[str, Any]], *, as_copy: bool = True
+) -> dict[str, Any] | None:
     """Return the final response object of a recorded event stream.
 
     That is the ``response`` of the last terminal event (``response.completed``,
-    ``response.incomplete``, ``response.failed`` or the legacy ``response.done``), as a copy.
+    ``response.incomplete``, ``response.failed`` or the legacy ``response.done``), as a copy
+    (the recorded object itself with ``as_copy=False``, for readers that never change it).
     Returns ``None`` when the stream has none, or when an ``error`` event ends it.
+    Events are read from the last one back, so only those after the terminal one are looked at.
     """
     for event in reversed(events):
         event_type = event.get("type")
         if event_type == "error":
             return None
         body = event.get("response")
-        if event_type in _RESPONSE_TERMINALS and isinstance(body, Mapping):
-            return copy.deepcopy(dict(body))
+        if event_type in RESPONSE_TERMINALS and isinstance(body, Mapping):
+            return copy.deepcopy(dict(body)) if as_copy else dict(body)
     return None
 
 

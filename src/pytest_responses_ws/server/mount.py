@@ -31,6 +31,7 @@ from ..core.engine import Action, EngineSettings, SteerAction, SteerRequest, Tur
 from ..core.match import MatchResult, TurnIndex
 from ..core.merge import merge_recording
 from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metrics
+from ..core.prepared import PreparedTurns
 from ..core.record import SessionRecorder
 from ..core.replay import HttpAnswer, Playback
 from ..core.volatile import compile_volatile
@@ -45,6 +46,10 @@ from ..errors import (
 from ..settings import DEFAULT_LOCK_TIMEOUT_S, RecordMode, Settings
 
 Clock = Callable[[], int]
+#: Request headers that change from request to request and never carry a credential.
+_NOT_SECRET_HEADERS = frozenset(
+    {"content-length", "idempotency-key", "x-stainless-retry-count", "x-stainless-read-timeout"}
+)
 
 
 class Mount:
@@ -63,7 +68,10 @@ class Mount:
         cassette_lock: CassetteLock | None = None,
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
         found: Cassette | None = None,
+        prepared: PreparedTurns | None = None,
     ) -> None:
+        """``prepared``: ``existing``'s turns prepared for replay, shared with the other tests that
+        replay the same cassette (see :class:`ReplayCache`); without it the mount prepares its own."""
         self.id = mount_id
         self.settings = settings
         self.path = path
@@ -102,7 +110,7 @@ class Mount:
                 strict=settings.strict,
                 connection_max_age_s=settings.connection_max_age,
             ),
-            existing.turns if existing is not None else (),
+            _replay_turns(existing, prepared),
         )
         self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
@@ -236,12 +244,15 @@ class Mount:
 
     def learn_request_secrets(self, headers: Mapping[str, str], query: str) -> None:
         """A request arrived with these headers and URL query: :meth:`mask` hides their secrets."""
-        key = (frozenset(headers.items()), query)
+        # A keep-alive connection sends the same headers with every request, but for framing
+        # and per-request ids that carry no secret: leave those out, and learn each set once.
+        kept = {name: value for name, value in headers.items() if name not in _NOT_SECRET_HEADERS}
+        key = (frozenset(kept.items()), query)
         with self.lock:
             if key in self._sent_seen:
-                return  # a keep-alive connection sends the same headers with every request
+                return
             self._sent_seen.add(key)
-            self._sent_secrets.learn(headers)
+            self._sent_secrets.learn(kept)
             self._sent_secrets.learn_query(query)
 
     def mask(self, text: str, headers: Mapping[str, str] | None = None) -> str:
@@ -469,3 +480,13 @@ def _host(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def _replay_turns(
+    existing: Cassette | None, prepared: PreparedTurns | None
+) -> Sequence[Turn] | PreparedTurns:
+    if existing is None:
+        return ()
+    if prepared is not None and prepared.turns is existing.turns:
+        return prepared
+    return existing.turns

@@ -1,0 +1,230 @@
+"""Unit tests of what replay prepares once per cassette: lazily decoded events, shared indexes,
+the per-process cassette cache, and the canonical JSON the digests are made of."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_responses_ws.cassette.codec import LazyEvents, decode_cassette, encode_cassette
+from pytest_responses_ws.cassette.model import Cassette, EventLog, RecordedEvent, RecordedWith, Turn
+from pytest_responses_ws.cassette.store import write_cassette_atomically
+from pytest_responses_ws.core.jsontext import nesting_depth, too_deep
+from pytest_responses_ws.core.match import TurnIndex, recorded_output
+from pytest_responses_ws.core.normalize import canonical_json, response_output
+from pytest_responses_ws.core.prepared import PreparedTurns
+from pytest_responses_ws.errors import CassetteFormatError
+from pytest_responses_ws.server.prepared import ReplayCache
+
+
+def _response(response_id: str, output: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": response_id, "object": "response", "status": "completed", "output": output}
+
+
+def _turn(text: str, response_id: str, parent: str | None = None) -> Turn:
+    message = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+    request: dict[str, Any] = {"model": "gpt-5.2", "input": text, "store": False}
+    if parent:
+        request["previous_response_id"] = parent
+    return Turn(
+        request=request,
+        events=(
+            RecordedEvent(0.0, {"type": "response.created", "response": _response(response_id, [])}),
+            RecordedEvent(1.0, {"type": "response.output_text.delta", "delta": text}),
+            RecordedEvent(2.0, {"type": "response.completed", "response": _response(response_id, [message])}),
+        ),
+    )
+
+
+def _cassette(*turns: Turn) -> Cassette:
+    return Cassette(
+        turns=turns, recorded_with=RecordedWith("0.1.0", "ws"), recorded_at="2026-12-01T00:00:00Z"
+    )
+
+
+def _read(cassette: Cassette) -> Cassette:
+    return decode_cassette(encode_cassette(cassette), "c.json")
+
+
+# -- lazily decoded events -----------------------------------------------------------------------
+
+
+def test_events_read_from_a_file_answer_the_index_without_decoding() -> None:
+    original = _cassette(_turn("hello", "resp_1"))
+    turn = _read(original).turns[0]
+    assert isinstance(turn.events, LazyEvents)
+    assert [turn.events.event_type(i) for i in range(3)] == [
+        "response.created",
+        "response.output_text.delta",
+        "response.completed",
+    ]
+    assert turn.response_id == "resp_1"
+    assert recorded_output(turn) == response_output(original.turns[0].events[-1].data["response"])
+    assert turn.events._decoded == [None, None, None]  # nothing built yet
+    assert turn == original.turns[0]  # equal to the tuple it stands for, once compared
+
+
+def test_an_error_event_ends_a_turn_without_output() -> None:
+    turn = Turn(
+        request={"input": "x"},
+        events=(
+            RecordedEvent(0.0, {"type": "response.created", "response": _response("resp_e", [])}),
+            RecordedEvent(1.0, {"type": "error", "code": "server_error", "message": "boom"}),
+        ),
+    )
+    read = _read(_cassette(turn)).turns[0]
+    assert isinstance(read.events, EventLog)
+    assert read.events.final_output() is None
+    assert recorded_output(read) == recorded_output(turn) == []
+    assert read.response_id == turn.response_id == "resp_e"
+
+
+def test_a_value_only_a_full_decode_refuses_fails_when_used_naming_the_event() -> None:
+    text = encode_cassette(_cassette(_turn("hello", "resp_1")))
+    document = json.loads(text)
+    document["turns"][0]["events"][1]["data"]["delta"] = 7  # placeholder for an unconvertible number
+    text = json.dumps(document).replace('"delta": 7', '"delta": ' + "9" * 5000)
+    turn = decode_cassette(text, "c.json").turns[0]  # the layout and every event's type are fine
+    assert turn.events[0].type == "response.created"
+    with pytest.raises(CassetteFormatError) as info:
+        turn.events[1]
+    assert info.value.pointer == "/turns/0/events/1/data"
+    assert "more digits" in info.value.problem
+
+
+def test_an_event_without_a_string_type_is_refused_at_load() -> None:
+    document = json.loads(encode_cassette(_cassette(_turn("hello", "resp_1"))))
+    document["turns"][0]["events"][2]["data"]["type"] = ["response.completed"]
+    with pytest.raises(CassetteFormatError) as info:
+        decode_cassette(json.dumps(document), "c.json")
+    assert info.value.pointer == "/turns/0/events/2/data/type"
+
+
+# -- indexes shared between tests ----------------------------------------------------------------
+
+
+def test_a_copied_index_keeps_its_own_play_counts_and_additions() -> None:
+    prepared = PreparedTurns(_read(_cassette(_turn("a", "resp_1"), _turn("b", "resp_2", "resp_1"))).turns)
+    first, second = prepared.index(), prepared.index()
+    request = prepared.turns[0].request
+    assert first.lookup(request).turn == 0
+    assert second.lookup(request).turn == 0  # not played in this copy
+    assert first.lookup(request).turn is None  # played once in the first
+    added = first.add(_turn("a", "resp_3"))  # same request again, recorded during the first test
+    assert first.lookup(request).turn == added
+    assert second.lookup(request).turn is None  # the second never saw that turn
+    assert len(second.turns) == 2
+    assert prepared.index().lookup(request).turn == 0  # and the shared one is untouched
+
+
+def test_a_prepared_index_is_built_once_per_matching_setting() -> None:
+    prepared = PreparedTurns([_turn("a", "resp_1")])
+    prepared.index()
+    prepared.index()
+    prepared.index(("metadata",))
+    assert len(prepared._indexes) == 2
+
+
+def test_prepared_facts_of_the_turns() -> None:
+    stored = _turn("b", "resp_2")
+    stored = Turn({**stored.request, "store": True}, stored.events)
+    refused = Turn(
+        {"input": "c", "stream_id": "x" * 300},
+        (RecordedEvent(0.0, {"type": "error", "error": {"code": "invalid_stream_id"}}),),
+    )
+    prepared = PreparedTurns(_read(_cassette(_turn("a", "resp_1"), stored, refused)).turns)
+    assert prepared.unstored_ids == {"resp_1"}
+    assert prepared.refused_by_rule == (2,)
+
+
+def test_copy_equals_a_fresh_build() -> None:
+    turns = _read(_cassette(_turn("a", "resp_1"), _turn("b", "resp_2", "resp_1"))).turns
+    built, copied = TurnIndex.build(turns), TurnIndex.build(turns).copy()
+    assert copied.keys == built.keys
+    assert copied._by_key == built._by_key and copied._after == built._after
+
+
+# -- the process's cassette cache ----------------------------------------------------------------
+
+
+def test_the_cache_reads_a_file_again_only_when_its_bytes_change(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    write_cassette_atomically(path, _cassette(_turn("hello", "resp_1")))
+    cache = ReplayCache()
+    first = cache.load(path)
+    assert cache.load(path) is first
+    # Same size, same inode, written in place within the timestamp's resolution: still noticed.
+    text = path.read_bytes().replace(b"hello", b"howdy")
+    with open(path, "r+b") as handle:
+        handle.write(text)
+    again = cache.load(path)
+    assert again is not first
+    assert again.cassette.turns[0].request["input"] == "howdy"
+    assert again.prepared.turns is again.cassette.turns
+
+
+def test_the_cache_keeps_only_the_most_recent_cassettes(tmp_path: Path) -> None:
+    cache = ReplayCache(size=2)
+    paths = [tmp_path / f"c{i}.json" for i in range(3)]
+    for path in paths:
+        write_cassette_atomically(path, _cassette(_turn(path.stem, "resp_1")))
+    first = cache.load(paths[0])
+    cache.load(paths[1])
+    cache.load(paths[2])
+    assert cache.load(paths[0]) is not first
+
+
+# -- canonical JSON ------------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=_json, b=_json)
+def test_canonical_json_tells_values_apart_as_json_does(a: Any, b: Any) -> None:
+    def reference(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    assert (canonical_json(a) == canonical_json(b)) == (reference(a) == reference(b))
+
+
+def test_canonical_json_keeps_nan_and_null_apart() -> None:
+    assert canonical_json({"t": math.nan}) != canonical_json({"t": None})
+    assert canonical_json([math.inf]) != canonical_json([None])
+    assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1}) == '{"a":2,"b":1}'
+
+
+# -- nesting depth without a parse ---------------------------------------------------------------
+
+_nested_strings = st.text(alphabet='[]{}"\\ab\n', max_size=6)
+_deep = st.recursive(
+    st.none() | _nested_strings | st.integers(),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_nested_strings, inner, max_size=2),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_deep, limit=st.integers(0, 12))
+def test_too_deep_agrees_with_the_exact_depth(value: Any, limit: int) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    assert too_deep(text.encode("utf-8"), limit) == (nesting_depth(text) > limit)
+
+
+@pytest.mark.parametrize("opening", ["[{", '{"a":[', "["])
+def test_too_deep_counts_every_level_of_alternating_nesting(opening: str) -> None:
+    closing = opening.translate(str.maketrans("[{", "]}")).replace('"a":', "")[::-1]
+    for depth in (100, 101, 300):
+        text = (opening * depth) + (closing * depth)
+        levels = nesting_depth(text)
+        assert too_deep(text.encode(), 100) == (levels > 100)

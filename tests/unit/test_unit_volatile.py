@@ -117,7 +117,7 @@ def test_presets_cover_what_they_name_and_no_more() -> None:
     assert codex.text(
         CONTEXT.format(cwd="/home/me/repo", date="2026-12-07", zone="Europe/Oslo")
     ) == CONTEXT.format(cwd=VOLATILE, date=VOLATILE, zone=VOLATILE)
-    assert codex.text("- `r0` = `/root/.codex/skills/.system`") == f"- `r0` = `{VOLATILE}`"
+    assert codex.text("- `r0` = `/home/me/.codex/skills/.system`") == f"- `r0` = `{VOLATILE}`"
     # The user's own words keep deciding the match, dates in them included.
     assert (
         codex.text("What happened on 2026-12-07 in /home/me?") == "What happened on 2026-12-07 in /home/me?"

@@ -228,3 +228,44 @@ def test_too_deep_counts_every_level_of_alternating_nesting(opening: str) -> Non
         text = (opening * depth) + (closing * depth)
         levels = nesting_depth(text)
         assert too_deep(text.encode(), 100) == (levels > 100)
+
+
+# -- the turn path's shortcuts for what a loop resends -------------------------------------------
+
+
+def _index_of(*requests: dict[str, Any]) -> TurnIndex:
+    return TurnIndex.build(
+        Turn(
+            request, (RecordedEvent(0.0, {"type": "response.completed", "response": _response(f"r{i}", [])}),)
+        )
+        for i, request in enumerate(requests)
+    )
+
+
+@pytest.mark.parametrize(
+    ("recorded", "sent"),
+    [
+        ({"temperature": 1.0}, {"temperature": 1}),
+        ({"top_p": True}, {"top_p": 1}),
+        ({"t": None}, {"t": math.nan}),
+    ],
+)
+def test_parameters_sent_as_before_keep_the_digest_only_when_exactly_equal(
+    recorded: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    base = {"model": "m", "input": [{"role": "user", "content": "hi"}]}
+    index = _index_of({**base, "metadata": {"x": recorded}})
+    assert index.lookup({**base, "metadata": {"x": recorded}}).turn == 0  # the shortcut's own entry
+    assert index.lookup({**base, "metadata": {"x": sent}}).turn is None  # 1 is not 1.0, NaN not null
+
+
+def test_history_items_sent_as_before_are_not_normalized_again_but_still_decide() -> None:
+    first = {"role": "user", "content": "hi"}
+    index = _index_of(
+        {"model": "m", "input": [first, {"type": "function_call_output", "call_id": "c", "output": "1"}]}
+    )
+    one = {"model": "m", "input": [first, {"type": "function_call_output", "call_id": "c", "output": "1"}]}
+    other = {"model": "m", "input": [first, {"type": "function_call_output", "call_id": "c", "output": 1}]}
+    assert index.key_for(one) == index.keys[0]
+    assert index.key_for(other) != index.keys[0]  # the prefix is shared, the new item differs
+    assert index.key_for(one) == index.keys[0]  # and back again

@@ -22,12 +22,22 @@ import msgspec
 from ..cassette.model import EventLog, RecordedEvent, Turn
 from ..cassette.redact import REDACTED
 from .collector import collector_paused
-from .normalize import canonical_json, normalize_input, normalize_item, normalize_params, response_output
+from .normalize import (
+    CONTEXT_FIELDS,
+    TRANSPORT_FIELDS,
+    canonical_json,
+    normalize_input,
+    normalize_item,
+    normalize_params,
+    response_output,
+)
 from .placeholders import Placeholders
 from .synthesize import response_from_events
 from .volatile import NO_RULES, VolatileRules
 
 _ROOT = b"rws-context-v1"
+#: Fields that are not parameters (see normalize_params).
+_NOT_PARAMETERS = TRANSPORT_FIELDS | CONTEXT_FIELDS
 #: Writes an item as sent (key order kept): equal output, equal item.
 _AS_SENT = msgspec.json.Encoder()
 
@@ -141,6 +151,8 @@ class TurnIndex:
     #: The last parameter set and its digest: an agent loop sends the same one every turn.
     _last_params: dict[str, Any] | None = None
     _last_params_digest: bytes = b""
+    #: The JSON as sent of the last request's parameters (see _params_key).
+    _last_sent_params: bytes = b""
     #: Items of the last request without a parent, and the fold state after each one:
     #: a client that resends its history shares a long prefix with its previous request.
     _last_texts: list[str] = field(default_factory=list)
@@ -161,9 +173,6 @@ class TurnIndex:
     _volatile_texts: dict[str, str] = field(default_factory=dict)
     #: Whether there are volatile rules (a plain flag: the turn path checks it every time).
     _volatile_on: bool = False
-    #: The last parameters sent and as matched once the rules applied.
-    _last_sent_params: dict[str, Any] | None = None
-    _last_matched_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._volatile_on = bool(self.volatile)
@@ -194,11 +203,7 @@ class TurnIndex:
         parent = request.get("previous_response_id")
         raw_input = request.get("input")
         if parent is None and isinstance(raw_input, list) and not self._fill_items:
-            context = self._fold_sent_history(raw_input)
-            params = self.matched_params(request)
-            if self._fill_params:
-                params = self.placeholder_params.fill(params)
-            return RequestKey(self._digest_params(params), context)
+            return RequestKey(self._params_key(request), self._fold_sent_history(raw_input))
         texts = self._item_texts(normalize_input(raw_input))
         if parent is None:
             context = self._fold_history(texts)
@@ -206,20 +211,34 @@ class TurnIndex:
             context = _fold_texts(self._after[parent], texts)
         else:
             context = _fold_texts(_fold(_ROOT, [{"previous_response_id": parent}]), texts)
+        return RequestKey(self._params_key(request), context)
+
+    def _params_key(self, request: Mapping[str, Any]) -> bytes:
+        """The digest of the request's parameters; a loop sends the same ones every turn.
+
+        Parameters sent exactly as the previous request's (their JSON as sent: ``1`` and
+        ``1.0`` differ there) have its digest without being normalized again. A null is
+        written for a NaN too, so parameters written with one are always normalized.
+        """
+        sent = {k: v for k, v in request.items() if k not in _NOT_PARAMETERS and v is not None}
+        try:
+            text = _AS_SENT.encode(sent)
+        except (TypeError, ValueError, OverflowError):
+            text = b"null"
+        if text == self._last_sent_params and not self._fill_params and b"null" not in text:
+            return self._last_params_digest
         params = self.matched_params(request)
         if self._fill_params:
             params = self.placeholder_params.fill(params)
-        return RequestKey(self._digest_params(params), context)
+        digest = self._digest_params(params)
+        self._last_sent_params = text
+        return digest
 
     def matched_params(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """The request's parameters as matching sees them (ignored fields out, volatile parts replaced)."""
         params = normalize_params(request, self.ignore)
-        if not self._volatile_on:
-            return params
-        # A loop sends the same parameters every turn: the rules run once for them.
-        if params != self._last_sent_params:
-            self._last_sent_params, self._last_matched_params = params, self.volatile.params(params)
-        return dict(self._last_matched_params)  # callers may add to it (a miss report does)
+        # Parameters sent again exactly as before never get here on the turn path (_params_key).
+        return self.volatile.params(params) if self._volatile_on else params
 
     def matched_item(self, item: Any) -> Any:
         """A normalized item as matching sees it (volatile parts replaced)."""

@@ -34,6 +34,7 @@ from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metric
 from ..core.prepared import PreparedTurns
 from ..core.record import SessionRecorder
 from ..core.replay import HttpAnswer, Playback
+from ..core.volatile import compile_volatile
 from ..errors import (
     CassetteError,
     CassetteNotFoundError,
@@ -100,6 +101,7 @@ class Mount:
                 records=self.records,
                 missing_cassette=existing is None and not self.records,
                 ignore_fields=settings.ignore_fields,
+                volatile=settings.volatile,
                 allow_playback_repeats=settings.allow_playback_repeats,
                 filter_headers=settings.filter_headers,
                 timing_factor=settings.timing.factor,
@@ -459,6 +461,7 @@ class Mount:
             on_disk=on_disk,
             at_start=self.found,
             ignore_fields=self.settings.ignore_fields,
+            volatile=compile_volatile(self.settings.volatile),
         )
         cassette = Cassette(
             turns=merged.turns,

@@ -9,6 +9,7 @@ subprocess. Where it cannot be installed (no registry), the test is skipped sayi
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,10 @@ def openai_2() -> Path:
         / f"rws-{OPENAI_2.replace('==', '-')}-py{sys.version_info[0]}{sys.version_info[1]}"
     )
     if not (folder / "openai" / "__init__.py").is_file():
+        # Installed beside it and renamed into place: a run cut short, or another checkout's
+        # run at the same time, never leaves a half-installed folder where the check looks.
+        staging = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
         try:
             done = subprocess.run(
                 [
@@ -78,7 +83,7 @@ def openai_2() -> Path:
                     "--quiet",
                     "--no-deps",
                     "--target",
-                    str(folder),
+                    str(staging),
                     OPENAI_2,
                     "distro",
                 ],
@@ -87,11 +92,17 @@ def openai_2() -> Path:
                 timeout=INSTALL_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
+            shutil.rmtree(staging, ignore_errors=True)
             pytest.skip(f"{OPENAI_2} could not be installed within {INSTALL_TIMEOUT_S} s")
         if done.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
             pytest.skip(
                 f"{OPENAI_2} could not be installed (no package registry?): {done.stderr.strip()[-200:]}"
             )
+        try:
+            staging.rename(folder)
+        except OSError:  # another run put it there first
+            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "parse_unplayed",
     "parse_upstream",
     "parse_verify_fail_on",
+    "parse_volatile",
     "resolve_settings",
 ]
 
@@ -96,5 +97,6 @@ parse_save = _usage_errors(_settings.parse_save)
 parse_max_age = _usage_errors(_settings.parse_max_age)
 parse_on_expiry = _usage_errors(_settings.parse_on_expiry)
 parse_verify_fail_on = _usage_errors(_settings.parse_verify_fail_on)
+parse_volatile = _usage_errors(_settings.parse_volatile)
 check_keys = _usage_errors(_settings.check_keys)
 resolve_settings = _usage_errors(_settings.resolve_settings)

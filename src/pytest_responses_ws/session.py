@@ -40,6 +40,7 @@ from .config import (
     parse_unplayed,
     parse_upstream,
     parse_verify_fail_on,
+    parse_volatile,
     resolve_settings,
 )
 from .core.lifecycle import (
@@ -79,6 +80,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "max_age": ("rws_max_age", parse_max_age),
     "on_expiry": ("rws_on_expiry", parse_on_expiry),
     "verify_fail_on": ("rws_verify_fail_on", parse_verify_fail_on),
+    "volatile": ("rws_volatile", parse_volatile),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report
@@ -510,6 +512,7 @@ class RwsSession:
 
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""
+        from .report import write_text_atomically
         from .report.summary import markdown_table, report_document
 
         measured = [s for s in self.summaries if s["turns"]]
@@ -522,7 +525,7 @@ class RwsSession:
                     with open(path, "a", encoding="utf-8") as handle:
                         handle.write(render())
                 else:
-                    _write_text(path, render())
+                    write_text_atomically(path, render())
             except OSError as exc:
                 problems.append(
                     f"pytest-responses-ws: could not write the report {path}: {exc.strerror or exc}"
@@ -583,16 +586,6 @@ def _found_cassette(path: Path) -> Cassette | None:
         return load_cassette(path) if path.is_file() else None
     except CassetteError:
         return None
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # gone after a replace; left behind by a failed one
 
 
 def transport_free_id(item: pytest.Item) -> str:

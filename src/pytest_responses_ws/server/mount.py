@@ -35,6 +35,7 @@ from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metric
 from ..core.prepared import PreparedTurns
 from ..core.record import SessionRecorder
 from ..core.replay import HttpAnswer, Playback
+from ..core.volatile import compile_volatile
 from ..errors import (
     CassetteError,
     CassetteNotFoundError,
@@ -113,6 +114,7 @@ class Mount:
                 records=self.records,
                 missing_cassette=existing is None and not self.records,
                 ignore_fields=settings.ignore_fields,
+                volatile=settings.volatile,
                 allow_playback_repeats=settings.allow_playback_repeats,
                 filter_headers=settings.filter_headers,
                 timing_factor=settings.timing.factor,
@@ -297,8 +299,9 @@ class Mount:
             self._idle.notify_all()
 
     def faulted_turn_started(self) -> None:
-        """A turn an injected fault rides on went upstream: its answer is recorded whole, even
-        after the client has had the fault, and the end of the test waits for it."""
+        """A turn went upstream whose answer the client may stop reading before it ends (a fault
+        rides on it, or an HTTP body goes on after an ``error`` event): it is recorded whole,
+        and the end of the test waits for it."""
         with self.lock:
             self._faulted_in_flight += 1
 
@@ -500,6 +503,7 @@ class Mount:
             on_disk=on_disk,
             at_start=self.found,
             ignore_fields=self.settings.ignore_fields,
+            volatile=compile_volatile(self.settings.volatile),
         )
         cassette = Cassette(
             turns=merged.turns,

@@ -430,6 +430,8 @@ class RwsSession:
 
     def lifecycle_sections(self) -> list[tuple[str, list[str]]]:
         """Run-summary sections: drift found by verify mode, expired cassettes, unplayed turns."""
+        if not self.summaries:
+            return []  # no test used rws: nothing to import or report
         from .report.lifecycle import drift_section, expired_section, unplayed_section
 
         sections = [
@@ -512,6 +514,8 @@ class RwsSession:
 
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""
+        if not (self.report_path or self.html_report_path or self.summaries):
+            return []  # none asked for, and no test used rws: nothing to import or write
         from .report import write_text_atomically
         from .report.summary import markdown_table, report_document
 

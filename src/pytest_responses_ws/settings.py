@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .cassette.model import TRANSPORTS, Transport
-from .core.drift import VerifyFailOn
-from .core.lifecycle import ExpiryAction, SavePolicy, UnplayedPolicy, parse_duration
+from .core.lifecycle import ExpiryAction, SavePolicy, UnplayedPolicy, VerifyFailOn, parse_duration
 from .core.service_errors import SERVICE_CONNECTION_MAX_AGE_S
 from .core.volatile import VolatileRuleError, compile_volatile
 from .errors import RwsError

@@ -15,7 +15,6 @@ the hour. Pure: no clock, no I/O.
 from __future__ import annotations
 
 import difflib
-import enum
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -23,20 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cassette.model import Turn
+from .lifecycle import VerifyFailOn
 
 #: Usage counts are in range while within this factor of the recorded ones (plus a small slack).
 DEFAULT_USAGE_FACTOR = 2.0
 _USAGE_SLACK = 8
 _USAGE_KEYS = ("input_tokens", "output_tokens")
 _PREVIEW = 80
-
-
-class VerifyFailOn(str, enum.Enum):
-    """Which drift fails a verified test."""
-
-    STRUCTURE = "structure"  # everything but text
-    ALL = "all"  # text too
-    NONE = "none"  # report only
 
 
 @dataclass(frozen=True)

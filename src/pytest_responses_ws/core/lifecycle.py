@@ -45,6 +45,14 @@ class ExpiryAction(str, enum.Enum):
     RERECORD = "rerecord"
 
 
+class VerifyFailOn(str, enum.Enum):
+    """Which drift fails a verified test (see :mod:`.drift`); here so settings need not import it."""
+
+    STRUCTURE = "structure"  # everything but text
+    ALL = "all"  # text too
+    NONE = "none"  # report only
+
+
 # -- unplayed turns -------------------------------------------------------------------------------
 
 

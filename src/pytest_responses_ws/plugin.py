@@ -25,6 +25,7 @@ from .redirect import RedirectTarget, guard_upstream
 from .server.app import LoopbackServer
 from .server.mount import Mount
 from .session import SUMMARY_ATTRIBUTE, TRANSPORT_PARAM, RwsSession
+from .sim.script import Script
 
 SESSION_KEY = pytest.StashKey[RwsSession]()
 MOUNT_KEY = pytest.StashKey[Mount]()
@@ -62,7 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     option(
         "--rws-timing",
         "rws_timing",
-        "replay pacing: instant (default), recorded, or a factor such as 0.5",
+        "replay pacing: instant (default), recorded, a factor such as 0.5, or model (the latency "
+        "model's service time, see --rws-latency-model)",
         "TIMING",
     )
     option(
@@ -112,6 +114,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "SECONDS",
     )
     option(
+        "--rws-latency-model",
+        "rws_latency_model",
+        "the service's latency model for --rws-timing=model and the projected WebSocket gain: a "
+        "preset (fast, ~1,000 tok/s, default; slow, ~65 tok/s) and overrides such as "
+        "fast,ttft_ms=150,scale=0.01",
+        "SPEC",
+    )
+    option(
         "--rws-budgets", "rws_budgets", "enforce (default), warn or off: what a broken budget does", "MODE"
     )
     option(
@@ -155,6 +165,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "rws_script(*steps): answer this test from the simulator, one step per model turn "
+        "(pytest_responses_ws.sim Text, FunctionCall, a list of them, Error, or a callable); no "
+        "cassette or key needed",
+    )
+    config.addinivalue_line(
+        "markers",
         "rws_budget(**limits): fail the test when its turns break these limits, e.g. overhead_ms=5, "
         "resent_items=0, connections=1, overhead_ms={'http': 20, 'ws': 2} (see the budgets docs)",
     )
@@ -183,6 +199,11 @@ class ReportHooks:
         if lines:
             terminalreporter.write_sep("-", "responses-ws: per-turn overhead (ms)")
             for line in lines:
+                terminalreporter.write_line(line)
+        modeled = self.session.model_lines()
+        if modeled:
+            terminalreporter.write_sep("-", "responses-ws: modeled service time, HTTP vs WebSocket")
+            for line in modeled:
                 terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -297,6 +318,18 @@ def _new_failures(item: pytest.Item) -> list[RwsError]:
     return failures[already:]
 
 
+def _marked_script(item: pytest.Item) -> Script | None:
+    """The script of the test's ``rws_script`` marker (the closest), validated."""
+    marker = item.get_closest_marker("rws_script")
+    if marker is None:
+        return None
+    if marker.kwargs:
+        raise TypeError(
+            f"@pytest.mark.rws_script takes steps, not keywords ({', '.join(sorted(marker.kwargs))})"
+        )
+    return Script.of(marker.args) if marker.args else Script.default()
+
+
 def _marked_faults(item: pytest.Item) -> tuple[Fault, ...]:
     """The faults of the test's ``rws_faults`` markers (outermost first), validated."""
     found: list[Fault] = []
@@ -368,7 +401,15 @@ def rws(
     if bad_fault is not None:
         pytest.fail(str(bad_fault), pytrace=False)
     try:
-        mount = session.open_mount(item, settings, rws_transport)
+        script = _marked_script(item)
+    except (TypeError, ValueError) as exc:
+        bad_script: str | None = f"pytest-responses-ws: @pytest.mark.rws_script: {exc}"
+    else:
+        bad_script = None
+    if bad_script is not None:
+        pytest.fail(bad_script, pytrace=False)
+    try:
+        mount = session.open_mount(item, settings, rws_transport, script)
     except CassetteError as exc:
         problem: CassetteError | None = exc
     else:
@@ -386,16 +427,17 @@ def rws(
         mount=mount,
         budget_mode=session.budget_mode,
         budget_scale=session.budget_scale,
+        scripter=lambda script: session.script_mount(mount, script),
     )
     item.stash[HANDLE_KEY] = handle
     monkeypatch.setenv("OPENAI_BASE_URL", handle.base_url)
     monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
-    if not mount.records:
+    if not mount.reaches_upstream:
         monkeypatch.setenv("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
     with ExitStack() as guards:
-        if settings.redirect or not mount.records:
+        if settings.redirect or not mount.reaches_upstream:
             target = RedirectTarget(
-                upstream=settings.upstream,
+                upstream=mount.settings.upstream,
                 http_base=handle.base_url,
                 websocket_base=handle.websocket_base_url,
                 route=settings.redirect,
@@ -403,9 +445,9 @@ def rws(
             )
             guards.enter_context(guard_upstream(monkeypatch, target))
         allow = AllowList.parse(settings.allow_hosts)
-        if not mount.records and not allow.everything:
-            # Replay only: the server answers everything, so nothing else may be reached.
-            # (A recording mount reaches the upstream, so the guard stays off.)
+        if not mount.reaches_upstream and not allow.everything:
+            # Replay (or a simulator) answers everything, so nothing else may be reached.
+            # (A mount recording from a real upstream reaches it, so the guard stays off.)
             guards.enter_context(
                 guard_network(
                     monkeypatch,
@@ -418,6 +460,7 @@ def rws(
         yield handle
     handle.close_clients(test_ended=True)
     failures = rws_server.remove(mount)
+    session.release(mount)
     item.stash[SUMMARY_KEY] = session.summary_for(item, handle)
     # Items live until the session ends; the mount holds the whole cassette and index.
     del item.stash[MOUNT_KEY]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -34,6 +35,7 @@ from .config import (
     parse_budget_mode,
     parse_budget_scale,
     parse_connection_max_age,
+    parse_latency_model,
     parse_lock_timeout,
     parse_record_mode,
     parse_seconds,
@@ -43,14 +45,26 @@ from .config import (
     parse_upstream,
     resolve_settings,
 )
-from .core.budgets import BudgetSpecError, parse_limits
+from .core.budgets import MODEL_METRICS, BudgetSpecError, parse_limits
 from .errors import BudgetExceededError, CassetteError
 from .guard import RefusingProxy
 from .handle import RwsBudgetWarning, RwsHandle
-from .report.summary import markdown_table, report_document, summarize, terminal_lines
+from .report.summary import (
+    markdown_table,
+    model_lines,
+    model_rows,
+    report_document,
+    summarize,
+    terminal_lines,
+)
 from .server.app import LoopbackServer
 from .server.mount import Mount
 from .server.prepared import ReplayCache, ReplaySource
+from .settings import SIM_UPSTREAM
+from .sim.app import SimulatorApp
+from .sim.hub import SimulatorHub
+from .sim.script import Script
+from .sim.simulator import Simulator
 
 #: CLI option dest / ini name for each setting, and the parser that validates it.
 OPTIONS: dict[str, tuple[str, Any]] = {
@@ -63,6 +77,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "upstream_idle_timeout": ("rws_upstream_idle_timeout", parse_seconds),
     "strict": ("rws_strict", parse_switch),
     "connection_max_age": ("rws_connection_max_age", parse_connection_max_age),
+    "latency_model": ("rws_latency_model", parse_latency_model),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report
@@ -80,6 +95,8 @@ class RwsSession:
         self._server: LoopbackServer | None = None
         #: Cassettes this process replays, decoded and prepared once while unchanged.
         self.replay_cache = ReplayCache()
+        #: The simulated upstreams of scripted tests (``rws_script``, ``--rws-upstream=sim``).
+        self.simulators = SimulatorHub()
         self._proxy: RefusingProxy | None = None
         self.cli = {key: config.getoption(dest) for key, (dest, _) in OPTIONS.items()}
         self.ini = {key: config.getini(dest) or None for key, (dest, _) in OPTIONS.items()}
@@ -146,6 +163,7 @@ class RwsSession:
         return self._proxy
 
     def stop(self) -> None:
+        self.simulators.stop()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -200,15 +218,23 @@ class RwsSession:
     def record_command(self, item: pytest.Item) -> str:
         return f"pytest --rws-record-mode=once {shlex.quote(item.nodeid)}"
 
-    def open_mount(self, item: pytest.Item, settings: Settings, transport: Transport) -> Mount:
+    def open_mount(
+        self, item: pytest.Item, settings: Settings, transport: Transport, script: Script | None = None
+    ) -> Mount:
+        """The test's mount; with a ``script`` (or ``--rws-upstream=sim``) its upstream is a simulator."""
         path = self.cassette_path_for(item, settings)
         check_cassette_path(path)  # before anything is recorded, not when it is written
         claim = self._claim_recording(path, settings)
+        mount_id = ""
         try:
             source = self._existing_cassette(path, settings)
-            server = self.server
-            return Mount(
-                server.new_mount_id(),
+            mount_id = self.server.new_mount_id()
+            simulator = None
+            if script is not None or settings.upstream == SIM_UPSTREAM:
+                simulator = self._simulator(mount_id, settings, script)
+                settings = dataclasses.replace(settings, upstream=simulator[1])
+            mount = Mount(
+                mount_id,
                 settings,
                 path,
                 source.cassette if source is not None else None,
@@ -218,11 +244,47 @@ class RwsSession:
                 cassette_lock=claim,
                 lock_timeout_s=self.lock_timeout_s,
                 found=_found_cassette(path) if settings.record_mode is RecordMode.REWRITE else None,
+                simulated=simulator is not None,
             )
         except BaseException:
             if claim is not None:
                 claim.release()
+            self.simulators.remove(mount_id)
             raise
+        if simulator is not None:
+            simulator[0].on_script_error = mount.fail  # a callable step that raised fails the test
+        return mount
+
+    def _simulator(self, key: str, settings: Settings, script: Script | None) -> tuple[Simulator, str]:
+        """A simulator for one test, served under ``key``: (the simulator, its base URL)."""
+        simulator = Simulator(script)
+        app = SimulatorApp(
+            simulator,
+            require_auth=False,
+            latency=settings.latency_model if settings.timing.model else None,
+        )
+        return simulator, self.simulators.add(key, app)
+
+    def script_mount(self, mount: Mount, script: Script) -> None:
+        """``rws.script()``: the script answers the test from now on (see :meth:`Mount.simulate`)."""
+        app = self.simulators.get(mount.id)
+        if app is not None:
+            app.simulator.script = script
+            app.simulator.given_errors.clear()
+            return
+        if mount.replays and not mount.missing_cassette:
+            return  # the test replays its cassette; nothing the simulator would answer
+        simulator, url = self._simulator(mount.id, mount.settings, script)
+        simulator.on_script_error = mount.fail
+        try:
+            mount.simulate(url)
+        except BaseException:
+            self.simulators.remove(mount.id)
+            raise
+
+    def release(self, mount: Mount) -> None:
+        """The test has ended: its simulator (if any) stops serving."""
+        self.simulators.remove(mount.id)
 
     def _claim_recording(self, path: Path, settings: Settings) -> CassetteLock | None:
         """In ``once`` mode, one process records a missing cassette; the others wait, then replay.
@@ -282,13 +344,20 @@ class RwsSession:
     # -- reports ------------------------------------------------------------------
 
     def summary_for(self, item: pytest.Item, handle: RwsHandle) -> dict[str, Any]:
+        turns = handle.turns
+        # Modeled tests (replayed under the model, or budgeting its gain) report its projection.
+        marker = item.get_closest_marker("rws_budget")
+        modeled = handle.settings.timing.model or (
+            marker is not None and any(key in MODEL_METRICS for key in marker.kwargs)
+        )
         return summarize(
             nodeid=item.nodeid,
             test=transport_free_id(item),
             transport=handle.transport,
-            turns=handle.turns,
+            turns=turns,
             counts=handle.counts(),
             violations=list(handle.violations),
+            projection=handle.projection_of(turns).as_dict() if modeled else None,
         )
 
     def collect(self, report: pytest.TestReport) -> None:
@@ -303,6 +372,10 @@ class RwsSession:
     def summary_lines(self) -> list[str]:
         measured = [s for s in self.summaries if s["turns"]]
         return terminal_lines(measured) if measured else []
+
+    def model_lines(self) -> list[str]:
+        """The terminal section of modeled service time per transport (modeled tests only)."""
+        return model_lines([s for s in self.summaries if s["turns"]])
 
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""
@@ -330,16 +403,25 @@ class RwsSession:
             attempt(self._path(self.html_report_path), lambda: render_html(document))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary and measured:
-            attempt(
-                Path(step_summary),
-                lambda: "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n",
-                append=True,
-            )
+            attempt(Path(step_summary), lambda: _step_summary(measured), append=True)
         return problems
 
     def _path(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.config.invocation_params.dir / path
+
+
+def _step_summary(measured: Sequence[Mapping[str, Any]]) -> str:
+    """The GitHub step summary: the per-turn table, and the modeled times when a test was modeled."""
+    text = "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n"
+    modeled = model_rows(measured)
+    if modeled:
+        text += (
+            "### Modeled service time, HTTP vs WebSocket (* projected)\n\n"
+            + markdown_table(measured, modeled)
+            + "\n\n"
+        )
+    return text
 
 
 def _found_cassette(path: Path) -> Cassette | None:

@@ -72,6 +72,7 @@ from pytest_responses_ws.config import RecordMode, Settings
 from pytest_responses_ws.core.replay import Playback
 from pytest_responses_ws.server.app import LoopbackServer
 from pytest_responses_ws.server.mount import Mount
+from pytest_responses_ws.server.prepared import ReplayCache
 from pytest_responses_ws.server.runner import LoopbackRunner, Receive, Scope, Send
 from pytest_responses_ws.sim import ConnectionState, FunctionCall, Script, Simulator, Step, Text
 
@@ -270,15 +271,18 @@ class BaselineApp:
 
     WebSocket: every received frame is answered with the next turn's pre-encoded frames.
     HTTP (for ``--transport http``): request k under a session path gets turn k's events as
-    SSE, one body chunk per event. Neither parses nor matches anything.
+    SSE, written the way the replay writes an instant turn: the whole stream in one body write
+    (``per_event_writes``: one body chunk per event, the first version's baseline, kept so its
+    figures stay comparable). Neither parses nor matches anything.
     """
 
-    def __init__(self, workload: Workload) -> None:
+    def __init__(self, workload: Workload, per_event_writes: bool = False) -> None:
         self.frames = workload.frames
-        self.sse = tuple(
+        blocks = tuple(
             tuple(f"event: {json.loads(frame)['type']}\ndata: {frame}\n\n".encode() for frame in turn)
             for turn in workload.frames
         )
+        self.sse = blocks if per_event_writes else tuple((b"".join(turn),) for turn in blocks)
         self._http_turns: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -327,9 +331,10 @@ class BaselineApp:
                 ],
             }
         )
-        for chunk in self.sse[turn % len(self.sse)]:
+        chunks = self.sse[turn % len(self.sse)]
+        for chunk in chunks[:-1]:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": chunks[-1], "more_body": False})
 
 
 class Probe:
@@ -396,8 +401,8 @@ class Target:
 class BaselineTarget(Target):
     name = "baseline"
 
-    def __init__(self, workload: Workload) -> None:
-        self.probe = Probe(BaselineApp(workload))
+    def __init__(self, workload: Workload, per_event_writes: bool = False) -> None:
+        self.probe = Probe(BaselineApp(workload, per_event_writes))
         self.runner = LoopbackRunner(self.probe, name="rws-bench-baseline").start()
         self._ids = itertools.count(1)
 
@@ -427,17 +432,21 @@ class ReplayTarget(Target):
         self.server.runner = LoopbackRunner(self.probe, name="rws-loopback")
         self.server.start()
         self.settings = Settings(record_mode=RecordMode.NONE)
+        # As a pytest run: the cassette is read and prepared by the first session (test) only.
+        self.cassettes = ReplayCache()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Endpoint]:
+        source = self.cassettes.load(self.workload.cassette_path)
         mount = Mount(
             self.server.new_mount_id(),
             self.settings,
             self.workload.cassette_path,
-            self.workload.cassette,
+            source.cassette,
             record_command="python benchmarks/bench_replay_ws.py",
             # As the plugin does: frames are encoded in setup, for the test's transport.
             transport="ws" if self.transport == "ws" else "http",
+            prepared=source.prepared,
         )
         self.server.add(mount)
         ok = False
@@ -909,7 +918,18 @@ def block_report(block: Block, targets: Sequence[str], resamples: int, seed: int
         report["targets"][name] = entry
     if "baseline" in targets and "replay" in targets:
         report["replay_vs_baseline"] = compare(block, resamples, seed)
+        # A whole session as a test sees it: set-up, connect and every turn.
+        sessions = [
+            _session_ns(r["replay"]) / _session_ns(r["baseline"])
+            for r in block.rounds
+            if _session_ns(r["baseline"])
+        ]
+        report["session_ratio_median"] = round(statistics.median(sessions), 3) if sessions else None
     return report
+
+
+def _session_ns(result: SessionResult) -> int:
+    return result.setup_ns + result.connect_ns + sum(result.turn_ns)
 
 
 # --------------------------------------------------------------------------- profiling
@@ -1119,6 +1139,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=",".join(CLIENTS),
         help=f"comma-separated subset of {','.join(CLIENTS)}",
     )
+    parser.add_argument(
+        "--http-baseline",
+        choices=("one-write", "per-event"),
+        default="one-write",
+        help="how the HTTP baseline writes a turn's stream: in one write, as the replay does, or one "
+        "write per event (the first version's baseline, for comparison with its figures)",
+    )
     parser.add_argument("--quick", action="store_true", help="small run for CI smoke (< 20 s)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the full results here")
     parser.add_argument(
@@ -1173,7 +1200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({info['server_bytes_per_turn_median']} B) per turn, ws request ~{info['ws_request_bytes_median']} B; "
             f"load {load_start}"
         )
-        baseline = BaselineTarget(workload)
+        baseline = BaselineTarget(workload, per_event_writes=args.http_baseline == "per-event")
         replay = ReplayTarget(workload, args.transport)
         targets: list[Target] = [baseline, replay]
         reports: list[dict[str, Any]] = []
@@ -1223,6 +1250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"per session, outside the turn figures ({report['client']} client, medians): " + "; ".join(parts)
         )
+    for report in reports:
+        if report.get("session_ratio_median") is not None:
+            print(
+                f"per-session ratio ({report['client']} client; set-up + connect + turns, median over "
+                f"sessions): replay/baseline = {report['session_ratio_median']:.3f}"
+            )
     for profile in profiles:
         cumulative = (
             replay_cumulative(Path(profile["pstats_file"]), profile["turns"])

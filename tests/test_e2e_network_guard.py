@@ -124,7 +124,7 @@ def test_openai_trailing_dot_host(rws):
 
 
 def test_httpx_without_respx(respx_hidden, rws):
-    # How openai 2.x's httpx client went out when respx was not installed.
+    # How openai 2.x's httpx client went out when respx was not installed: now refused in-process.
     with httpx.Client(trust_env=False) as client:
         swallow(lambda: client.post("https://api.openai.com/v1/responses", json={{}}))
 
@@ -164,7 +164,7 @@ EXPECTED = {
     "test_websockets_legacy": "203.0.113.7:80",
     "test_openai_over_plain_http": "http://api.openai.com/v1/responses",
     "test_openai_trailing_dot_host": "https://api.openai.com./v1/responses",
-    "test_httpx_without_respx": "api.openai.com:443",
+    "test_httpx_without_respx": "https://api.openai.com/v1/responses",
     "test_subprocess_urllib": "203.0.113.8:80",
     "test_subprocess_requests": "api.openai.com:443",
 }

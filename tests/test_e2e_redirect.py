@@ -60,10 +60,18 @@ def test_hard_coded_clients_are_refused_while_replaying_with_how_to_route_them(
     assert "APITimeoutError" not in output
 
 
-def test_redirect_routes_hard_coded_clients_to_the_mount(project: Project, sim: object) -> None:
+RESPX_HIDDEN = """
+import sys
+sys.modules["respx"] = None  # as if respx were not installed: httpx is routed at its transports
+"""
+
+
+@pytest.mark.parametrize("respx", ["installed", "hidden"])
+def test_redirect_routes_hard_coded_clients_to_the_mount(project: Project, sim: object, respx: str) -> None:
     project.write("test_hard", HARD_CODED)
     project.pytester.makeconftest(
-        "import pytest\n\n@pytest.fixture(scope='module')\ndef rws_config():\n    return {'redirect': True}\n"
+        (RESPX_HIDDEN if respx == "hidden" else "")
+        + "import pytest\n\n@pytest.fixture(scope='module')\ndef rws_config():\n    return {'redirect': True}\n"
     )
     # The supported path: record with rws.openai_client(), replay hard-coded clients with redirect.
     project.write(

@@ -253,6 +253,18 @@ def _sample_request(response: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def warm_sdks_in_use() -> None:
+    """Warm the client SDKs this process has imported, once each (see :func:`warm_openai_parsers`).
+
+    Importing the openai SDK and warming it costs seconds and tens of MiB: a test session that
+    never imports it (raw httpx or websockets clients, another language in a subprocess) never
+    pays for it. Called when a test's mount is set up and when the handle makes a client, so the
+    cost lands before the test's first turn, never inside one.
+    """
+    if "openai" in sys.modules and (not _warmed or ("agents" in sys.modules and not _agents_warmed)):
+        warm_openai_parsers()
+
+
 def warm_openai_parsers() -> bool:
     """Pay the openai SDK's one-time costs now, not inside the first test's turns.
 

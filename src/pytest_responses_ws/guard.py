@@ -317,8 +317,10 @@ class RefusingProxy:
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self.port: int = self._server.server_address[1]
+        # The poll interval bounds how long stop() waits (socketserver's default is 0.5 s,
+        # which every run that used rws paid at its end).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="rws-refusing-proxy", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="rws-refusing-proxy", daemon=True
         )
         self._thread.start()
 

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .cassette.model import Transport
-from .clients import OwnedClients, warm_openai_parsers
+from .clients import OwnedClients, warm_openai_parsers, warm_sdks_in_use
 from .core.budgets import MODEL_METRICS, BudgetSpecError, budget_report, evaluate, parse_limits
 from .core.latency import Projection, project
 from .core.metrics import ToolSpan, TurnMetrics
@@ -119,6 +119,7 @@ class RwsHandle:
 
     def _client_kwargs(self, overrides: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"base_url": self.base_url, "websocket_base_url": self.websocket_base_url}
+        warm_sdks_in_use()  # the SDK is imported by now: its one-time costs land here, not in a turn
         if "http_client" not in overrides:
             kwargs["http_client"] = self._clients.http_client(asynchronous=asynchronous)
         # No retries behind the test's back: while replaying a miss is a 400 or an error

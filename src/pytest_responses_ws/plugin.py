@@ -9,27 +9,27 @@ from __future__ import annotations
 import sys
 from collections.abc import Generator
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .cassette.model import TRANSPORTS, Transport
-from .cassette.redact import Redactor
-from .clients import exclude_loopback_from_vcr
 from .config import SETTING_KEYS
-from .core.faults import Fault, FaultError, validate_faults
 from .errors import CassetteError, NetworkAccessError, RwsError, combine_failures
-from .guard import AllowList, guard_network
-from .handle import PLACEHOLDER_API_KEY, RwsHandle
-from .redirect import RedirectTarget, guard_upstream
-from .server.app import LoopbackServer
-from .server.mount import Mount
 from .session import SUMMARY_ATTRIBUTE, TRANSPORT_PARAM, RwsSession
-from .sim.script import Script
+
+# The server, the handle, the guards and the fault plan are imported by the hooks and fixtures
+# that use them: a run that loads the plugin without using it pays only for what is above.
+if TYPE_CHECKING:
+    from .core.faults import Fault
+    from .handle import RwsHandle
+    from .server.app import LoopbackServer
+    from .server.mount import Mount
+    from .sim.script import Script
 
 SESSION_KEY = pytest.StashKey[RwsSession]()
-MOUNT_KEY = pytest.StashKey[Mount]()
-HANDLE_KEY = pytest.StashKey[RwsHandle]()
+MOUNT_KEY: pytest.StashKey[Mount] = pytest.StashKey()
+HANDLE_KEY: pytest.StashKey[RwsHandle] = pytest.StashKey()
 SUMMARY_KEY = pytest.StashKey[dict[str, Any]]()
 #: Failures already raised in the call phase, so teardown does not report them twice.
 REPORTED_KEY = pytest.StashKey[int]()
@@ -225,6 +225,8 @@ class ReportHooks:
 @pytest.hookimpl(optionalhook=True)
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     # pytest-recording in the same run: its cassettes must not capture our loopback traffic.
+    from .clients import exclude_loopback_from_vcr
+
     session = config.stash[SESSION_KEY]
     exclude_loopback_from_vcr(vcr, lambda: session.server_port)
 
@@ -294,7 +296,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             # Clients quote the request (its URL, even its headers) in their errors.
             seen = f"{type(cause).__name__}: {cause}"
             mount = item.stash.get(MOUNT_KEY, None)
-            text += f"\n\nthe client saw: {mount.mask(seen) if mount is not None else Redactor().scrub_loose(seen)}"
+            if mount is None:
+                from .cassette.redact import Redactor
+
+                masked = Redactor().scrub_loose(seen)
+            else:
+                masked = mount.mask(seen)
+            text += f"\n\nthe client saw: {masked}"
         report.longrepr = text
     return report
 
@@ -323,6 +331,8 @@ def _marked_script(item: pytest.Item) -> Script | None:
     marker = item.get_closest_marker("rws_script")
     if marker is None:
         return None
+    from .sim.script import Script
+
     if marker.kwargs:
         raise TypeError(
             f"@pytest.mark.rws_script takes steps, not keywords ({', '.join(sorted(marker.kwargs))})"
@@ -332,6 +342,8 @@ def _marked_script(item: pytest.Item) -> Script | None:
 
 def _marked_faults(item: pytest.Item) -> tuple[Fault, ...]:
     """The faults of the test's ``rws_faults`` markers (outermost first), validated."""
+    from .core.faults import FaultError, validate_faults
+
     found: list[Fault] = []
     for marker in reversed(list(item.iter_markers("rws_faults"))):
         if marker.kwargs:
@@ -381,6 +393,12 @@ def rws(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Generator[RwsHandle, None, None]:
     """This test's handle on the loopback server; clients in the test are pointed at it."""
+    from .clients import warm_sdks_in_use
+    from .core.faults import FaultError
+    from .guard import AllowList, guard_network
+    from .handle import PLACEHOLDER_API_KEY, RwsHandle
+    from .redirect import RedirectTarget, guard_upstream
+
     item = request.node
     session = request.config.stash[SESSION_KEY]
     try:
@@ -417,6 +435,7 @@ def rws(
     if problem is not None:
         pytest.fail(str(problem), pytrace=False)  # outside the except: no chained traceback
     mount.engine.faults.add(*marked_faults)
+    warm_sdks_in_use()  # an SDK the test module imported is warmed before the test's first turn
     rws_server.add(mount)
     item.stash[MOUNT_KEY] = mount
     item.stash[REPORTED_KEY] = 0  # a rerun of the same item starts counting afresh
@@ -434,6 +453,8 @@ def rws(
     monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
     if not mount.reaches_upstream:
         monkeypatch.setenv("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
+    allow = AllowList.parse(settings.allow_hosts)
+    guarded = not mount.reaches_upstream and not allow.everything
     with ExitStack() as guards:
         if settings.redirect or not mount.reaches_upstream:
             target = RedirectTarget(
@@ -443,9 +464,9 @@ def rws(
                 route=settings.redirect,
                 refuse=mount.refuse,
             )
-            guards.enter_context(guard_upstream(monkeypatch, target))
-        allow = AllowList.parse(settings.allow_hosts)
-        if not mount.reaches_upstream and not allow.everything:
+            # Without the network guard behind it, catch libraries the test may import later too.
+            guards.enter_context(guard_upstream(monkeypatch, target, import_missing=not guarded))
+        if guarded:
             # Replay (or a simulator) answers everything, so nothing else may be reached.
             # (A mount recording from a real upstream reaches it, so the guard stays off.)
             guards.enter_context(

@@ -7,8 +7,8 @@ library that ignores the environment) would go past it. While a test uses ``rws`
 requests to the upstream's host, and to the real API's, are caught at the client
 libraries (see :meth:`RedirectTarget.caught`):
 
-- httpx through respx (a route per upstream host; everything else passes through),
-- httpx2 (openai-python 3.x) at its transport's send methods,
+- httpx2 (openai-python 3.x) and httpx at their transports' send methods, and httpx through a
+  respx router when routing (one route deciding for every request; the rest passes through),
 - WebSocket connects through ``websockets`` (sync and asyncio) and openai's own
   subclasses of them (``_WebSocketConnect``, ``_SyncWebSocketConnect``).
 
@@ -22,6 +22,7 @@ socket-level network guard (``guard.py``), which stops every other connection.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -103,42 +104,52 @@ def _error_json(message: str) -> dict[str, Any]:
     }
 
 
-def _patch_httpx2(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> None:
-    if importlib.util.find_spec("httpx2") is None:
-        return
-    import httpx2
+def _patch_transports(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget, module: Any) -> None:
+    """Route or refuse caught requests at the send methods of an httpx-shaped library's transports.
+
+    openai-python 3.x runs on httpx2, which respx does not reach; for httpx this refuses while
+    replaying, and respx routes when ``redirect=True`` (see :func:`_respx_router`).
+    """
 
     def redirected(request: Any) -> Any:
         """The request to send instead, or a refusal response."""
         url = str(request.url)
         if target.route:
-            request.url = httpx2.URL(target.rewrite(url))
+            request.url = module.URL(target.rewrite(url))
             request.headers["host"] = request.url.netloc.decode("ascii")
             return request
-        return httpx2.Response(400, json=_error_json(target.refuse(url)), request=request)
+        return module.Response(400, json=_error_json(target.refuse(url)), request=request)
 
-    sync_send = httpx2.HTTPTransport.handle_request
-    async_send = httpx2.AsyncHTTPTransport.handle_async_request
+    sync_send = module.HTTPTransport.handle_request
+    async_send = module.AsyncHTTPTransport.handle_async_request
 
     def handle_request(self: Any, request: Any) -> Any:
         if target.caught(str(request.url)):
             request = redirected(request)
-            if isinstance(request, httpx2.Response):
+            if isinstance(request, module.Response):
                 return request
         return sync_send(self, request)
 
     async def handle_async_request(self: Any, request: Any) -> Any:
         if target.caught(str(request.url)):
             request = redirected(request)
-            if isinstance(request, httpx2.Response):
+            if isinstance(request, module.Response):
                 return request
         return await async_send(self, request)
 
-    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", handle_request)
-    monkeypatch.setattr(httpx2.AsyncHTTPTransport, "handle_async_request", handle_async_request)
+    monkeypatch.setattr(module.HTTPTransport, "handle_request", handle_request)
+    monkeypatch.setattr(module.AsyncHTTPTransport, "handle_async_request", handle_async_request)
 
 
-def _bypass_proxies(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> None:
+def _client_library(name: str, import_missing: bool) -> Any:
+    """The library if the process has it loaded (or, with ``import_missing``, installed)."""
+    module = sys.modules.get(name)
+    if module is None and import_missing and importlib.util.find_spec(name) is not None:
+        module = importlib.import_module(name)
+    return module
+
+
+def _bypass_proxies(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget, import_missing: bool) -> None:
     """Send caught requests through the client's own connection pool, never a proxy.
 
     A client picks its transport by URL before the request is routed or refused, and a
@@ -146,9 +157,9 @@ def _bypass_proxies(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> 
     to the mount must not then be sent to that proxy.
     """
     for name in ("httpx", "httpx2"):
-        if importlib.util.find_spec(name) is None:
+        module = _client_library(name, import_missing)
+        if module is None:
             continue
-        module = importlib.import_module(name)
         for client in (module.Client, module.AsyncClient):
             choose = client._transport_for_url
 
@@ -160,9 +171,7 @@ def _bypass_proxies(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> 
 
 @contextmanager
 def _respx_router(target: RedirectTarget) -> Iterator[None]:
-    if importlib.util.find_spec("respx") is None:
-        yield
-        return
+    """Route caught httpx requests to the mount (``redirect=True``) with a respx router."""
     import httpx
     import respx
 
@@ -217,7 +226,8 @@ def _patch_websockets(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -
     monkeypatch.setattr(websockets.asyncio.client, "connect", subclass(websockets.asyncio.client.connect))
     if hasattr(websockets.sync.client, "reconnect"):  # websockets 17.1+: a class, like asyncio's connect
         monkeypatch.setattr(websockets.sync.client, "reconnect", subclass(websockets.sync.client.reconnect))
-    if importlib.util.find_spec("openai") is not None:
+    # An SDK imported later subclasses the patched classes above, so it is caught too.
+    if "openai" in sys.modules:
         try:
             import openai.lib._websocket as openai_websocket
         except ImportError:  # an SDK without WebSocket mode
@@ -231,10 +241,24 @@ def _patch_websockets(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -
 
 
 @contextmanager
-def guard_upstream(monkeypatch: pytest.MonkeyPatch, target: RedirectTarget) -> Iterator[None]:
-    """Catch client requests to the upstream for the duration of the ``with`` block."""
-    _bypass_proxies(monkeypatch, target)
-    _patch_httpx2(monkeypatch, target)
+def guard_upstream(
+    monkeypatch: pytest.MonkeyPatch, target: RedirectTarget, *, import_missing: bool = True
+) -> Iterator[None]:
+    """Catch client requests to the upstream for the duration of the ``with`` block.
+
+    HTTP libraries the process has not loaded are left alone unless ``import_missing``: the
+    network guard stops a library imported later while replaying. Routing (``redirect=True``)
+    and a replay without the guard import them. A respx router is built only to route.
+    """
+    _bypass_proxies(monkeypatch, target, import_missing)
+    httpx = _client_library("httpx", import_missing)
+    with_respx = target.route and httpx is not None and importlib.util.find_spec("respx") is not None
+    for module in (_client_library("httpx2", import_missing), None if with_respx else httpx):
+        if module is not None:
+            _patch_transports(monkeypatch, target, module)
     _patch_websockets(monkeypatch, target)
-    with _respx_router(target):
+    if with_respx:
+        with _respx_router(target):
+            yield
+    else:
         yield

@@ -12,20 +12,11 @@ import shlex
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .cassette.model import TRANSPORTS, Cassette, Transport
-from .cassette.store import (
-    CassetteLock,
-    cassette_path,
-    cassette_stem,
-    check_cassette_path,
-    clean_name,
-    load_cassette,
-)
-from .clients import warm_openai_parsers
+from .cassette.model import TRANSPORTS, Transport
 from .config import (
     DEFAULT_LOCK_TIMEOUT_S,
     BudgetMode,
@@ -45,26 +36,22 @@ from .config import (
     parse_upstream,
     resolve_settings,
 )
-from .core.budgets import MODEL_METRICS, BudgetSpecError, parse_limits
 from .errors import BudgetExceededError, CassetteError
-from .guard import RefusingProxy
-from .handle import RwsBudgetWarning, RwsHandle
-from .report.summary import (
-    markdown_table,
-    model_lines,
-    model_rows,
-    report_document,
-    summarize,
-    terminal_lines,
-)
-from .server.app import LoopbackServer
-from .server.mount import Mount
-from .server.prepared import ReplayCache, ReplaySource
 from .settings import SIM_UPSTREAM
-from .sim.app import SimulatorApp
-from .sim.hub import SimulatorHub
-from .sim.script import Script
-from .sim.simulator import Simulator
+
+# The server, the cassette store, the reports and the client helpers are imported when a test
+# first needs them: runs that load the plugin without using it do not pay for them.
+if TYPE_CHECKING:
+    from .cassette.model import Cassette
+    from .cassette.store import CassetteLock
+    from .guard import RefusingProxy
+    from .handle import RwsHandle
+    from .server.app import LoopbackServer
+    from .server.mount import Mount
+    from .server.prepared import ReplayCache, ReplaySource
+    from .sim.hub import SimulatorHub
+    from .sim.script import Script
+    from .sim.simulator import Simulator
 
 #: CLI option dest / ini name for each setting, and the parser that validates it.
 OPTIONS: dict[str, tuple[str, Any]] = {
@@ -93,10 +80,8 @@ class RwsSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._server: LoopbackServer | None = None
-        #: Cassettes this process replays, decoded and prepared once while unchanged.
-        self.replay_cache = ReplayCache()
-        #: The simulated upstreams of scripted tests (``rws_script``, ``--rws-upstream=sim``).
-        self.simulators = SimulatorHub()
+        self._replay_cache: ReplayCache | None = None
+        self._simulators: SimulatorHub | None = None
         self._proxy: RefusingProxy | None = None
         self.cli = {key: config.getoption(dest) for key, (dest, _) in OPTIONS.items()}
         self.ini = {key: config.getini(dest) or None for key, (dest, _) in OPTIONS.items()}
@@ -145,10 +130,28 @@ class RwsSession:
     def server(self) -> LoopbackServer:
         """The loopback server, started on first use so runs that never need it pay nothing."""
         if self._server is None:
+            from .server.app import LoopbackServer
+
             self._server = LoopbackServer().start()
-            # Cold start belongs to the process, not to the first test's first turn.
-            warm_openai_parsers()
         return self._server
+
+    @property
+    def replay_cache(self) -> ReplayCache:
+        """Cassettes this process replays, decoded and prepared once while unchanged."""
+        if self._replay_cache is None:
+            from .server.prepared import ReplayCache
+
+            self._replay_cache = ReplayCache()
+        return self._replay_cache
+
+    @property
+    def simulators(self) -> SimulatorHub:
+        """The simulated upstreams of scripted tests (``rws_script``, ``--rws-upstream=sim``)."""
+        if self._simulators is None:
+            from .sim.hub import SimulatorHub
+
+            self._simulators = SimulatorHub()
+        return self._simulators
 
     @property
     def server_port(self) -> int | None:
@@ -159,17 +162,21 @@ class RwsSession:
     def refusing_proxy(self) -> RefusingProxy:
         """The proxy replaying tests point their subprocesses at (started on first use)."""
         if self._proxy is None:
+            from .guard import RefusingProxy
+
             self._proxy = RefusingProxy()
         return self._proxy
 
     def stop(self) -> None:
-        self.simulators.stop()
         if self._server is not None:
             self._server.stop()
             self._server = None
         if self._proxy is not None:
             self._proxy.stop()
             self._proxy = None
+        if self._simulators is not None:
+            self._simulators.stop()
+            self._simulators = None
 
     # -- collection -----------------------------------------------------------------
 
@@ -195,6 +202,8 @@ class RwsSession:
 
     def cassette_path_for(self, item: pytest.Item, settings: Settings) -> Path:
         """``<dir>/<module>/<test name and non-transport ids>.json``."""
+        from .cassette.store import cassette_path, cassette_stem, clean_name
+
         module = Path(str(item.path)).stem
         if settings.cassette_dir is not None:
             directory = settings.cassette_dir
@@ -222,6 +231,9 @@ class RwsSession:
         self, item: pytest.Item, settings: Settings, transport: Transport, script: Script | None = None
     ) -> Mount:
         """The test's mount; with a ``script`` (or ``--rws-upstream=sim``) its upstream is a simulator."""
+        from .cassette.store import check_cassette_path
+        from .server.mount import Mount
+
         path = self.cassette_path_for(item, settings)
         check_cassette_path(path)  # before anything is recorded, not when it is written
         claim = self._claim_recording(path, settings)
@@ -249,7 +261,7 @@ class RwsSession:
         except BaseException:
             if claim is not None:
                 claim.release()
-            self.simulators.remove(mount_id)
+            self.release_simulator(mount_id)
             raise
         if simulator is not None:
             simulator[0].on_script_error = mount.fail  # a callable step that raised fails the test
@@ -257,6 +269,9 @@ class RwsSession:
 
     def _simulator(self, key: str, settings: Settings, script: Script | None) -> tuple[Simulator, str]:
         """A simulator for one test, served under ``key``: (the simulator, its base URL)."""
+        from .sim.app import SimulatorApp
+        from .sim.simulator import Simulator
+
         simulator = Simulator(script)
         app = SimulatorApp(
             simulator,
@@ -279,12 +294,17 @@ class RwsSession:
         try:
             mount.simulate(url)
         except BaseException:
-            self.simulators.remove(mount.id)
+            self.release_simulator(mount.id)
             raise
 
     def release(self, mount: Mount) -> None:
         """The test has ended: its simulator (if any) stops serving."""
-        self.simulators.remove(mount.id)
+        self.release_simulator(mount.id)
+
+    def release_simulator(self, key: str) -> None:
+        """Stop serving the simulator under ``key``, if one was started."""
+        if self._simulators is not None:
+            self._simulators.remove(key)
 
     def _claim_recording(self, path: Path, settings: Settings) -> CassetteLock | None:
         """In ``once`` mode, one process records a missing cassette; the others wait, then replay.
@@ -293,6 +313,8 @@ class RwsSession:
         """
         if settings.record_mode is not RecordMode.ONCE or path.exists():
             return None
+        from .cassette.store import CassetteLock
+
         claim = CassetteLock(path)
         claim.acquire(self.lock_timeout_s)
         if path.exists():  # recorded by another process while this one waited
@@ -317,6 +339,8 @@ class RwsSession:
                 raise pytest.UsageError(
                     f"{item.nodeid}: rws_budget takes keyword limits only, got {marker.args!r}"
                 )
+            from .core.budgets import BudgetSpecError, parse_limits
+
             try:
                 parse_limits(marker.kwargs)
             except BudgetSpecError as exc:
@@ -333,6 +357,8 @@ class RwsSession:
             return
         handle.violations.append(report)
         if self.budget_mode is BudgetMode.WARN:
+            from .handle import RwsBudgetWarning
+
             # Attributed to the test, not to this hook.
             path, line, _ = item.location
             warnings.warn_explicit(
@@ -344,6 +370,9 @@ class RwsSession:
     # -- reports ------------------------------------------------------------------
 
     def summary_for(self, item: pytest.Item, handle: RwsHandle) -> dict[str, Any]:
+        from .core.budgets import MODEL_METRICS
+        from .report.summary import summarize
+
         turns = handle.turns
         # Modeled tests (replayed under the model, or budgeting its gain) report its projection.
         marker = item.get_closest_marker("rws_budget")
@@ -371,14 +400,22 @@ class RwsSession:
 
     def summary_lines(self) -> list[str]:
         measured = [s for s in self.summaries if s["turns"]]
-        return terminal_lines(measured) if measured else []
+        if not measured:
+            return []
+        from .report.summary import terminal_lines
+
+        return terminal_lines(measured)
 
     def model_lines(self) -> list[str]:
         """The terminal section of modeled service time per transport (modeled tests only)."""
+        from .report.summary import model_lines
+
         return model_lines([s for s in self.summaries if s["turns"]])
 
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""
+        from .report.summary import report_document
+
         measured = [s for s in self.summaries if s["turns"]]
         document = report_document(measured)
         problems: list[str] = []
@@ -413,6 +450,8 @@ class RwsSession:
 
 def _step_summary(measured: Sequence[Mapping[str, Any]]) -> str:
     """The GitHub step summary: the per-turn table, and the modeled times when a test was modeled."""
+    from .report.summary import markdown_table, model_rows
+
     text = "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n"
     modeled = model_rows(measured)
     if modeled:
@@ -426,6 +465,8 @@ def _step_summary(measured: Sequence[Mapping[str, Any]]) -> str:
 
 def _found_cassette(path: Path) -> Cassette | None:
     """The cassette at ``path`` if it can be read (a rewrite replaces an unreadable one)."""
+    from .cassette.store import load_cassette
+
     try:
         return load_cassette(path) if path.is_file() else None
     except CassetteError:

@@ -728,7 +728,9 @@ def test_each_recorded_steer_of_a_turn_is_a_hold_released_by_its_own_steer() -> 
 
 
 @pytest.mark.parametrize("transport", ["ws", "http"])
-def test_an_event_damaged_past_what_the_load_checks_fails_the_turn_that_plays_it(transport: Transport) -> None:
+def test_an_event_damaged_past_what_the_load_checks_fails_the_turn_that_plays_it(
+    transport: Transport,
+) -> None:
     # Events are decoded when their turn is first played; one the checking parser refuses then
     # fails that turn (and the test) naming the event, with the connection closed as for a miss.
     from pytest_responses_ws.cassette.codec import decode_cassette, encode_cassette

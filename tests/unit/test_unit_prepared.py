@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pytest_responses_ws.cassette.codec import LazyEvents, decode_cassette, encode_cassette
 from pytest_responses_ws.cassette.model import Cassette, EventLog, RecordedEvent, RecordedWith, Turn
 from pytest_responses_ws.cassette.store import write_cassette_atomically
+from pytest_responses_ws.core.jsontext import nesting_depth, too_deep
 from pytest_responses_ws.core.match import TurnIndex, recorded_output
 from pytest_responses_ws.core.normalize import canonical_json, response_output
 from pytest_responses_ws.core.prepared import PreparedTurns
@@ -42,7 +43,9 @@ def _turn(text: str, response_id: str, parent: str | None = None) -> Turn:
 
 
 def _cassette(*turns: Turn) -> Cassette:
-    return Cassette(turns=turns, recorded_with=RecordedWith("0.1.0", "ws"), recorded_at="2026-12-01T00:00:00Z")
+    return Cassette(
+        turns=turns, recorded_with=RecordedWith("0.1.0", "ws"), recorded_at="2026-12-01T00:00:00Z"
+    )
 
 
 def _read(cassette: Cassette) -> Cassette:
@@ -186,7 +189,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(a=_json, b=_json)
 def test_canonical_json_tells_values_apart_as_json_does(a: Any, b: Any) -> None:
     def reference(value: Any) -> str:
@@ -199,3 +202,70 @@ def test_canonical_json_keeps_nan_and_null_apart() -> None:
     assert canonical_json({"t": math.nan}) != canonical_json({"t": None})
     assert canonical_json([math.inf]) != canonical_json([None])
     assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1}) == '{"a":2,"b":1}'
+
+
+# -- nesting depth without a parse ---------------------------------------------------------------
+
+_nested_strings = st.text(alphabet='[]{}"\\ab\n', max_size=6)
+_deep = st.recursive(
+    st.none() | _nested_strings | st.integers(),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_nested_strings, inner, max_size=2),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_deep, limit=st.integers(0, 12))
+def test_too_deep_agrees_with_the_exact_depth(value: Any, limit: int) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    assert too_deep(text.encode("utf-8"), limit) == (nesting_depth(text) > limit)
+
+
+@pytest.mark.parametrize("opening", ["[{", '{"a":[', "["])
+def test_too_deep_counts_every_level_of_alternating_nesting(opening: str) -> None:
+    closing = opening.translate(str.maketrans("[{", "]}")).replace('"a":', "")[::-1]
+    for depth in (100, 101, 300):
+        text = (opening * depth) + (closing * depth)
+        levels = nesting_depth(text)
+        assert too_deep(text.encode(), 100) == (levels > 100)
+
+
+# -- the turn path's shortcuts for what a loop resends -------------------------------------------
+
+
+def _index_of(*requests: dict[str, Any]) -> TurnIndex:
+    return TurnIndex.build(
+        Turn(
+            request, (RecordedEvent(0.0, {"type": "response.completed", "response": _response(f"r{i}", [])}),)
+        )
+        for i, request in enumerate(requests)
+    )
+
+
+@pytest.mark.parametrize(
+    ("recorded", "sent"),
+    [
+        ({"temperature": 1.0}, {"temperature": 1}),
+        ({"top_p": True}, {"top_p": 1}),
+        ({"t": None}, {"t": math.nan}),
+    ],
+)
+def test_parameters_sent_as_before_keep_the_digest_only_when_exactly_equal(
+    recorded: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    base = {"model": "m", "input": [{"role": "user", "content": "hi"}]}
+    index = _index_of({**base, "metadata": {"x": recorded}})
+    assert index.lookup({**base, "metadata": {"x": recorded}}).turn == 0  # the shortcut's own entry
+    assert index.lookup({**base, "metadata": {"x": sent}}).turn is None  # 1 is not 1.0, NaN not null
+
+
+def test_history_items_sent_as_before_are_not_normalized_again_but_still_decide() -> None:
+    first = {"role": "user", "content": "hi"}
+    index = _index_of(
+        {"model": "m", "input": [first, {"type": "function_call_output", "call_id": "c", "output": "1"}]}
+    )
+    one = {"model": "m", "input": [first, {"type": "function_call_output", "call_id": "c", "output": "1"}]}
+    other = {"model": "m", "input": [first, {"type": "function_call_output", "call_id": "c", "output": 1}]}
+    assert index.key_for(one) == index.keys[0]
+    assert index.key_for(other) != index.keys[0]  # the prefix is shared, the new item differs
+    assert index.key_for(one) == index.keys[0]  # and back again

@@ -18,7 +18,7 @@ from typing import Any, Literal, NoReturn, overload
 import msgspec
 
 from ..core.collector import collector_paused
-from ..core.jsontext import MAX_DEPTH, JsonTextError, nesting_depth, parse_json
+from ..core.jsontext import JsonTextError, parse_json, too_deep
 from ..core.synthesize import RESPONSE_TERMINALS, streamable_problem
 from ..errors import CassetteFormatError
 from .model import (
@@ -449,8 +449,7 @@ class _NotFast(Exception):
 def _fast_value(raw: msgspec.Raw | bytes) -> Any:
     """Decode one JSON value of a cassette with the checking parser's limits (nesting depth)."""
     text = bytes(raw)
-    # Few brackets cannot nest deeply: most values skip the exact count.
-    if text.count(b"[") + text.count(b"{") > MAX_DEPTH and nesting_depth(text.decode("utf-8")) > MAX_DEPTH:
+    if too_deep(text):
         raise _NotFast
     try:
         return _VALUE.decode(text)

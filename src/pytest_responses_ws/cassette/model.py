@@ -9,6 +9,7 @@ moment the request was complete (events), kept as floats with microsecond precis
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -134,9 +135,9 @@ class Turn:
     #: holds none): matching then skips its search of the turn. Not part of the recording.
     redaction_free: bool = field(default=False, compare=False, repr=False)
 
-    @property
+    @functools.cached_property
     def response_id(self) -> str | None:
-        """The id of the response this turn created, if one was created."""
+        """The id of the response this turn created, if one was created (read once: turns are frozen)."""
         if isinstance(self.events, EventLog):
             found = self.events.first_response_id()
             if found is not None:

@@ -131,3 +131,30 @@ def as_sse_events(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def error_answer(event: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
     """The status and JSON error body of ``event`` as an HTTP answer without a stream."""
     return error_status(event), {"error": error_object(event)}
+
+
+def error_event(
+    code: str | None,
+    message: str,
+    *,
+    status: int = 400,
+    lane: str | None = None,
+    error_type: str = "invalid_request_error",
+    param: str | None = None,
+) -> dict[str, Any]:
+    """A WebSocket-mode ``error`` event in the service's wrapped shape."""
+    event: dict[str, Any] = {
+        "type": "error",
+        "status": status,
+        "error": {"type": error_type, "code": code, "message": message, "param": param},
+    }
+    if lane is not None:
+        event["stream_id"] = lane
+    return event
+
+
+def error_body(
+    code: str | None, message: str, error_type: str = "invalid_request_error", param: str | None = None
+) -> dict[str, Any]:
+    """A JSON error body in the Responses API's shape."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

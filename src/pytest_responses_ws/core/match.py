@@ -17,14 +17,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+import msgspec
+
 from ..cassette.model import EventLog, RecordedEvent, Turn
 from ..cassette.redact import REDACTED
 from .collector import collector_paused
-from .normalize import canonical_json, normalize_input, normalize_item, normalize_params, response_output
+from .normalize import (
+    CONTEXT_FIELDS,
+    TRANSPORT_FIELDS,
+    canonical_json,
+    normalize_input,
+    normalize_item,
+    normalize_params,
+    response_output,
+)
 from .placeholders import Placeholders
 from .synthesize import response_from_events
 
 _ROOT = b"rws-context-v1"
+#: Fields that are not parameters (see normalize_params).
+_NOT_PARAMETERS = TRANSPORT_FIELDS | CONTEXT_FIELDS
+#: Writes an item as sent (key order kept): equal output, equal item.
+_AS_SENT = msgspec.json.Encoder()
 
 
 def _fold_text(state: bytes, text: str) -> bytes:
@@ -132,10 +146,15 @@ class TurnIndex:
     #: The last parameter set and its digest: an agent loop sends the same one every turn.
     _last_params: dict[str, Any] | None = None
     _last_params_digest: bytes = b""
+    #: The JSON as sent of the last request's parameters (see _params_key).
+    _last_sent_params: bytes = b""
     #: Items of the last request without a parent, and the fold state after each one:
     #: a client that resends its history shares a long prefix with its previous request.
     _last_texts: list[str] = field(default_factory=list)
     _last_states: list[bytes] = field(default_factory=list)
+    #: The JSON of the last request's items as sent, when they were (see _fold_sent_history).
+    _last_sent: list[bytes] = field(default_factory=list)
+    _last_items: list[Any] = field(default_factory=list)
     #: Recorded parameters and items with redacted parts, which incoming requests fill.
     #: Empty for a cassette without redactions: then matching never looks at them.
     placeholder_params: Placeholders = field(default_factory=Placeholders)
@@ -165,7 +184,10 @@ class TurnIndex:
         the id, so a recorded turn with that parent still matches, and so do its children.
         """
         parent = request.get("previous_response_id")
-        items = normalize_input(request.get("input"))
+        raw_input = request.get("input")
+        if parent is None and isinstance(raw_input, list) and not self._fill_items:
+            return RequestKey(self._params_key(request), self._fold_sent_history(raw_input))
+        items = normalize_input(raw_input)
         if self._fill_items:
             texts = [self.placeholder_items.fill_text(item) for item in items]
         else:
@@ -176,10 +198,28 @@ class TurnIndex:
             context = _fold_texts(self._after[parent], texts)
         else:
             context = _fold_texts(_fold(_ROOT, [{"previous_response_id": parent}]), texts)
+        return RequestKey(self._params_key(request), context)
+
+    def _params_key(self, request: Mapping[str, Any]) -> bytes:
+        """The digest of the request's parameters; a loop sends the same ones every turn.
+
+        Parameters sent exactly as the previous request's (their JSON as sent: ``1`` and
+        ``1.0`` differ there) have its digest without being normalized again. A null is
+        written for a NaN too, so parameters written with one are always normalized.
+        """
+        sent = {k: v for k, v in request.items() if k not in _NOT_PARAMETERS and v is not None}
+        try:
+            text = _AS_SENT.encode(sent)
+        except (TypeError, ValueError, OverflowError):
+            text = b"null"
+        if text == self._last_sent_params and not self._fill_params and b"null" not in text:
+            return self._last_params_digest
         params = normalize_params(request, self.ignore)
         if self._fill_params:
             params = self.placeholder_params.fill(params)
-        return RequestKey(self._digest_params(params), context)
+        digest = self._digest_params(params)
+        self._last_sent_params = text
+        return digest
 
     def _digest_params(self, params: dict[str, Any]) -> bytes:
         if params != self._last_params:
@@ -194,18 +234,48 @@ class TurnIndex:
         length, and a session the square of it. Items are compared by their canonical
         JSON, as the digests are (``==`` would take 1 and 1.0, or true and 1, as equal).
         """
-        known, states = self._last_texts, self._last_states
+        known = self._last_texts
         shared = 0
         limit = min(len(texts), len(known))
         while shared < limit and texts[shared] == known[shared]:
             shared += 1
-        states = states[:shared]
+        self._last_sent = []  # the items as sent are not known for these texts
+        return self._fold_from(shared, texts)
+
+    def _fold_from(self, shared: int, texts: list[str]) -> bytes:
+        """Fold ``texts`` past the first ``shared`` (whose states are known), and keep them."""
+        states = self._last_states[:shared]
         state = states[-1] if states else _ROOT
         for text in texts[shared:]:
             state = _fold_text(state, text)
             states.append(state)
         self._last_texts, self._last_states = texts, states
         return state
+
+    def _fold_sent_history(self, items: list[Any]) -> bytes:
+        """:meth:`_fold_history` for a request's items as sent, normalizing only the new ones.
+
+        A client resending its history sends the old items as it sent them before: an item
+        whose JSON as sent equals the one at its place in the previous request normalizes to
+        the same text, so only the items past that shared prefix are normalized and written
+        canonically (writing JSON is far cheaper than normalizing an item).
+        """
+        try:
+            sent = [_AS_SENT.encode(item) for item in items]
+        except (TypeError, ValueError, OverflowError):  # not JSON-shaped: the general path
+            return self._fold_history([canonical_json(item) for item in normalize_input(items)])
+        known, known_items = self._last_sent, self._last_items
+        shared = 0
+        limit = min(len(sent), len(known))
+        # A NaN is written as null: where a null is written, the items must also be equal.
+        while shared < limit and sent[shared] == known[shared]:
+            if b"null" in sent[shared] and items[shared] != known_items[shared]:
+                break
+            shared += 1
+        texts = self._last_texts[:shared] + [canonical_json(normalize_item(item)) for item in items[shared:]]
+        fold = self._fold_from(shared, texts)
+        self._last_sent, self._last_items = sent, items
+        return fold
 
     def add(self, turn: Turn) -> int:
         """Index a turn (recorded earlier or just now) and return its position."""

@@ -20,6 +20,10 @@ from typing import Any
 from ..cassette.model import Transport, Turn
 from .collector import collector_paused
 from .error_events import as_sse_events, as_websocket_events, error_answer, is_error_event
+
+# Re-exported: they were first defined here.
+from .error_events import error_body as error_body
+from .error_events import error_event as error_event
 from .match import turn_response
 from .record import kept_response_headers
 from .synthesize import TERMINAL_EVENT_TYPES, synthesize_events
@@ -283,30 +287,3 @@ def http_answer(turn: Turn, *, wants_stream: bool) -> HttpAnswer:
         error = {"message": "the recorded turn has no response", "type": "server_error", "param": None}
         return HttpAnswer(500, {"error": {**error, "code": "rws_no_response"}}, False)
     return HttpAnswer(200, response, False)
-
-
-def error_event(
-    code: str | None,
-    message: str,
-    *,
-    status: int = 400,
-    lane: str | None = None,
-    error_type: str = "invalid_request_error",
-    param: str | None = None,
-) -> dict[str, Any]:
-    """A WebSocket-mode ``error`` event in the service's wrapped shape."""
-    event: dict[str, Any] = {
-        "type": "error",
-        "status": status,
-        "error": {"type": error_type, "code": code, "message": message, "param": param},
-    }
-    if lane is not None:
-        event["stream_id"] = lane
-    return event
-
-
-def error_body(
-    code: str | None, message: str, error_type: str = "invalid_request_error", param: str | None = None
-) -> dict[str, Any]:
-    """A JSON error body in the Responses API's shape."""
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .replay import error_body, error_event
+from .error_events import error_body, error_event
 
 #: ``previous_response_id`` the service cannot resolve (on this connection, for ``store: false``).
 NOT_FOUND_CODE = "previous_response_not_found"

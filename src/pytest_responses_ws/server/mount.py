@@ -47,6 +47,10 @@ from ..settings import DEFAULT_LOCK_TIMEOUT_S, RecordMode, Settings
 Clock = Callable[[], int]
 #: ``recorded_with.upstream_host`` of a cassette recorded from the simulator.
 SIMULATOR_HOST = "pytest_responses_ws.sim"
+#: Request headers that change from request to request and never carry a credential.
+_NOT_SECRET_HEADERS = frozenset(
+    {"content-length", "idempotency-key", "x-stainless-retry-count", "x-stainless-read-timeout"}
+)
 
 
 class Mount:
@@ -286,12 +290,15 @@ class Mount:
 
     def learn_request_secrets(self, headers: Mapping[str, str], query: str) -> None:
         """A request arrived with these headers and URL query: :meth:`mask` hides their secrets."""
-        key = (frozenset(headers.items()), query)
+        # A keep-alive connection sends the same headers with every request, but for framing
+        # and per-request ids that carry no secret: leave those out, and learn each set once.
+        kept = {name: value for name, value in headers.items() if name not in _NOT_SECRET_HEADERS}
+        key = (frozenset(kept.items()), query)
         with self.lock:
             if key in self._sent_seen:
-                return  # a keep-alive connection sends the same headers with every request
+                return
             self._sent_seen.add(key)
-            self._sent_secrets.learn(headers)
+            self._sent_secrets.learn(kept)
             self._sent_secrets.learn_query(query)
 
     def mask(self, text: str, headers: Mapping[str, str] | None = None) -> str:

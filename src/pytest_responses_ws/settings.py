@@ -200,7 +200,8 @@ def parse_timing(value: Any, source: str) -> Timing:
     if not math.isfinite(factor) or factor <= 0:
         raise _usage(
             source,
-            f"unknown timing {value!r}; expected instant, recorded, model or a positive factor such as 0.5",
+            f"unknown timing {value!r}; expected instant, recorded or a positive factor such as 0.5, "
+            "or model (the latency model)",
         )
     return Timing(factor)
 

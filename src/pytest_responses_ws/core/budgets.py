@@ -33,9 +33,12 @@ TIME_METRICS = ("overhead_ms", "end_to_end_ms")
 TURN_METRICS = ("request_bytes", "input_items", "resent_items", "resent_bytes")
 #: Exact per-test metrics.
 TEST_METRICS = ("connections", "handshakes")
+#: Limits on measured figures, each an upper bound.
+METRICS = (*TIME_METRICS, *TURN_METRICS, *TEST_METRICS)
 #: Per-test figures of the latency model's projection, each a lower bound ("min").
 MODEL_METRICS = ("ws_gain",)
-METRICS = (*TIME_METRICS, *TURN_METRICS, *TEST_METRICS, *MODEL_METRICS)
+#: Every name a budget takes.
+ALL_METRICS = (*METRICS, *MODEL_METRICS)
 STATISTICS = ("median", "p95", "max", "total")
 DEFAULT_STATISTIC = "median"
 
@@ -104,12 +107,14 @@ def parse_limits(spec: Mapping[str, Any]) -> list[Limit]:
     for metric, raw in spec.items():
         if metric == "statistic":
             continue
-        if metric not in METRICS:
-            raise BudgetSpecError(f"unknown budget metric {metric!r}; expected one of {', '.join(METRICS)}")
+        if metric not in ALL_METRICS:
+            raise BudgetSpecError(
+                f"unknown budget metric {metric!r}; expected one of {', '.join(ALL_METRICS)}"
+            )
         limits.extend(_expand(metric, raw, None, default_stat))
     if not limits:
         raise BudgetSpecError(
-            f"a budget needs at least one limit, such as overhead_ms=5; metrics: {', '.join(METRICS)}"
+            f"a budget needs at least one limit, such as overhead_ms=5; metrics: {', '.join(ALL_METRICS)}"
         )
     return limits
 

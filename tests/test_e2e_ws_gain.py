@@ -57,6 +57,14 @@ def _project(project: Project, tests: str) -> Project:
     return project
 
 
+def _model_block(html: str, test_id: str) -> str:
+    """The modeled-timelines block of the run ``test_id`` (``test_x[ws]``) in the HTML report."""
+    shown = test_id.replace("[", "<wbr>[")  # as the report breaks a node id
+    article = html[html.index(f"::<wbr>{shown}</code>") :]
+    start = article.index('<div class="model"')
+    return article[start : article.index("</svg></div>", start)]
+
+
 def _runs(report: Path) -> dict[str, dict[str, Any]]:
     document = json.loads(report.read_text(encoding="utf-8"))
     return {summary["nodeid"].split("::")[-1]: summary for summary in document["tests"]}
@@ -110,7 +118,16 @@ def test_a_20_tool_call_loop_replayed_under_the_model_gains_as_published_and_his
     )
     html = (project.path / "r.html").read_text(encoding="utf-8")
     assert html.count('class="waterfall model"') == 4  # both transports' timelines, per run
-    assert "WebSocket mode saves 4" in html
+    # Each run's block: its two timelines on one scale, each with its modeled total, and the gain.
+    for name in ("test_chained[http]", "test_chained[ws]"):
+        block = _model_block(html, name)
+        projection = runs[name]["projection"]
+        projected = "WebSocket *" if name.endswith("[http]") else "HTTP + SSE *"
+        assert projected in block, name
+        assert f">{projection['http_ms']:,.0f} ms</text>" in block, name
+        assert f">{projection['ws_ms']:,.0f} ms</text>" in block, name
+        assert f"WebSocket mode saves {projection['gain'] * 100:.1f}% of the HTTP time" in block, name
+        assert block.count('class="seg service') == block.count('class="seg inference') == 2 * 21, name
 
 
 def test_the_projection_is_the_same_under_instant_replay_and_replay_is_paced_by_the_model(
@@ -214,7 +231,10 @@ def test_a_ws_gain_budget_fails_the_loops_that_lose_the_websocket_advantage(proj
         (["--rws-latency-model=fats"], "*unknown latency model preset 'fats'; expected fast or slow*"),
         (["--rws-latency-model=fast,scale=0"], "*latency model: scale must be above 0, got 0.0*"),
         (["--rws-latency-model=fast,tft_ms=1"], "*unknown latency model parameter(s) 'tft_ms'*"),
-        (["--rws-timing=modle"], "*unknown timing 'modle'; expected instant, recorded, model or*"),
+        (
+            ["--rws-timing=modle"],
+            "*unknown timing 'modle'; expected instant, recorded or a positive factor such as 0.5, or model*",
+        ),
     ],
 )
 def test_bad_latency_options_stop_the_run_in_one_line(
@@ -247,3 +267,30 @@ def test_marker(rws):
     result = project.replay()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ws_gain: unknown key 'max'; expected min, http, ws*"])
+
+
+def test_a_non_streamed_answer_replayed_under_the_model_comes_when_its_turn_would_end(
+    project: Project,
+) -> None:
+    # Paced timings used to send a JSON answer at once; it now waits for its turn's modeled end.
+    project.write(
+        "test_json",
+        """
+import pytest
+from pytest_responses_ws.sim import Text
+
+
+@pytest.mark.rws_script(Text("A short answer."))
+@pytest.mark.rws_transports("http")
+def test_json(rws):
+    response = rws.openai_client().responses.create(model="gpt-5.2", input="hi")
+    assert response.output_text == "A short answer."
+    if rws.settings.timing.model:
+        (modeled,) = rws.projection.turns
+        (turn,) = rws.turns
+        # A lower bound only: a paced answer never comes early (no wall-clock ceiling).
+        assert turn.upstream_ms >= modeled.http_ms * rws.settings.latency_model.scale - 1.0
+""",
+    )
+    project.replay("--rws-record-mode=once").assert_outcomes(passed=1)
+    project.replay("--rws-timing=model", "--rws-latency-model=slow,scale=0.1").assert_outcomes(passed=1)

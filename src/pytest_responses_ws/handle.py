@@ -223,8 +223,16 @@ class RwsHandle:
 
     @property
     def turns(self) -> list[TurnMetrics]:
-        """The turns measured so far in this test, in the order their requests arrived."""
-        return self._mount.turn_metrics(self._tools)
+        """The turns measured so far in this test, in the order their requests arrived.
+
+        Their token figures (``input_tokens``, ``output_tokens`` ...) are filled under
+        ``--rws-timing=model`` only; :meth:`modeled_turns` always fills them.
+        """
+        return self._mount.turn_metrics(self._tools, tokens=self.settings.timing.model)
+
+    def modeled_turns(self) -> list[TurnMetrics]:
+        """:attr:`turns` with the token figures the latency model needs, whatever the timing."""
+        return self._mount.turn_metrics(self._tools, tokens=True)
 
     def counts(self) -> dict[str, int]:
         """Connections and WebSocket handshakes this test opened so far."""
@@ -238,7 +246,7 @@ class RwsHandle:
         this run's transport the turns count as played; the other transport is projected
         (see "Will WebSocket mode speed up my agent?" in the docs).
         """
-        return self.projection_of(self.turns)
+        return self.projection_of(self.modeled_turns())
 
     def projection_of(self, turns: list[TurnMetrics]) -> Projection:
         """The latency model's projection of ``turns`` (measured turns of this test)."""
@@ -247,8 +255,8 @@ class RwsHandle:
     def check_budget(self, limits: dict[str, Any]) -> str | None:
         """The failure report if the turns so far break ``limits``, else None."""
         parsed = parse_limits(limits)
-        turns = self.turns
         modeled = any(limit.metric in MODEL_METRICS for limit in parsed)
+        turns = self.modeled_turns() if modeled else self.turns
         projection = self.projection_of(turns) if modeled else None
         violations = evaluate(
             parsed,

@@ -373,12 +373,13 @@ class RwsSession:
         from .core.budgets import MODEL_METRICS
         from .report.summary import summarize
 
-        turns = handle.turns
-        # Modeled tests (replayed under the model, or budgeting its gain) report its projection.
+        # Modeled tests (replayed under the model, or budgeting its gain) report its projection;
+        # the others do not pay for counting tokens.
         marker = item.get_closest_marker("rws_budget")
         modeled = handle.settings.timing.model or (
             marker is not None and any(key in MODEL_METRICS for key in marker.kwargs)
         )
+        turns = handle.modeled_turns() if modeled else handle.turns
         return summarize(
             nodeid=item.nodeid,
             test=transport_free_id(item),

@@ -164,8 +164,15 @@ def _shared(held: Sequence[tuple[bytes, int]], digests: Sequence[tuple[bytes, in
     return count
 
 
-def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
-    """Metrics for each traced turn, in the order the requests arrived."""
+def compute_turn_metrics(
+    traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] = (), *, tokens: bool = True
+) -> list[TurnMetrics]:
+    """Metrics for each traced turn, in the order the requests arrived.
+
+    ``tokens=False`` leaves the latency model's token figures out (``input_tokens`` and
+    ``output_tokens`` None): counting them reads every turn's recorded answer, which a test
+    that is not modeled does not need.
+    """
     ordered = sorted(traces, key=lambda t: t.arrived_ns)
     origin = min(
         (t.connection_opened_ns if t.connection_opened_ns is not None else t.arrived_ns for t in ordered),
@@ -208,7 +215,7 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
             context = list(digests)
         resent_items = shared
         resent_bytes = sum(size for _, size in digests[:shared])
-        tokens = _token_figures(trace, resent_items, context_tokens)
+        figures = _token_figures(trace, resent_items, context_tokens) if tokens else {}
         context += [_digest(normalize_item(item)) for item in trace.output]
         contexts[trace.response_id or f"\x00turn{index}"] = (context, opening)
 
@@ -238,7 +245,7 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
                 ended_at_ms=None if end is None else _ms(end - origin),
                 fault=trace.fault,
                 injected_delay_ms=_ms(trace.injected_delay_ns) or 0.0,
-                **tokens,
+                **figures,
             )
         )
         if end is not None:

@@ -279,13 +279,14 @@ class Mount:
         with self.lock:
             return self.engine.index.lookup(request)
 
-    def turn_metrics(self, tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
-        """Metrics of the turns so far (lane names masked: they end up in reports)."""
+    def turn_metrics(self, tools: Sequence[ToolSpan] = (), *, tokens: bool = True) -> list[TurnMetrics]:
+        """Metrics of the turns so far (lane names masked: they end up in reports); ``tokens``:
+        with the latency model's token figures (see :func:`compute_turn_metrics`)."""
         with self.lock:
             traces = list(self.traces)
         return [
             t if t.lane is None else dataclasses.replace(t, lane=self.mask(t.lane))
-            for t in compute_turn_metrics(traces, tools)
+            for t in compute_turn_metrics(traces, tools, tokens=tokens)
         ]
 
     def learn_request_secrets(self, headers: Mapping[str, str], query: str) -> None:

@@ -38,6 +38,8 @@ def main() -> int:
         (["Paris"], "Paris", "ws"),
         (["Oslo"], "Oslo", "ws"),
         (["Paris", "Oslo"], "test_recovery", "ws,http"),
+        # openai-node in a node subprocess (skipped where node or its packages are missing).
+        (["Paris", "Oslo"], "test_node_agent", "ws"),
     ]
     status = 0
     for cities, selector, transports in runs:

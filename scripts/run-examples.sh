@@ -8,6 +8,8 @@ source "$(dirname "$0")/_venv.sh"
 # CPU-bound client work that stretches with it: measured at up to ~2.5x under a CPU-bound
 # neighbour (docs/performance.md). A scale set by the caller wins; exact limits never scale.
 export RWS_BUDGET_SCALE="${RWS_BUDGET_SCALE:-3}"
+# The Node example's packages (skipped, with the reason, where node or npm is missing).
+bash scripts/setup-node-example.sh
 mkdir -p build
 exec pytest examples -p no:cacheprovider \
   --rws-report=build/rws-report.json --rws-report-html=build/rws-report.html "$@"

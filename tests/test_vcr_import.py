@@ -35,7 +35,7 @@ def test_replay(rws):
     client = rws.openai_client()
     answers = []
     for turn in turns(rws):
-        request = {k: v for k, v in turn["request"].items() if k != "stream"}
+        request = {k: v for k, v in turn["request"].items() if k not in ("stream", "type")}
         streamed = turn["request"].get("stream") is True
         try:
             if rws.transport == "ws":
@@ -231,3 +231,43 @@ def test_an_imported_error_answer_keeps_the_headers_clients_back_off_on(tmp_path
     (turn,) = import_vcr_cassette(source).cassette.turns
     assert (turn.status, turn.outcome, turn.body) == (429, "http_error", {"error": error})
     assert turn.headers == {"retry-after": "2", "x-ratelimit-remaining-requests": "0"}
+
+
+FRAME_LOGS = sorted(p.name for p in (REAL / "more" / "ws").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", FRAME_LOGS)
+def test_real_frame_log_imports_and_replays_identically_over_both_transports(
+    project: Project, name: str
+) -> None:
+    target = project.path / "cassettes" / "test_replay" / "imported.json"
+    # Told apart from a vcrpy cassette by its content, by either name of the command.
+    command = "import" if name == FRAME_LOGS[0] else "import-vcr"
+    assert main([command, str(REAL / "more" / "ws" / name), "-o", str(target)]) == 0
+    assert [t.transport for t in load_cassette(target).turns] == ["ws"]
+    project.write("test_replay", REPLAY_TEST)
+    result = project.replay()
+    result.assert_outcomes(passed=2)
+    by_transport = project.events()
+    assert by_transport["http"] == by_transport["ws"]
+    frames = yaml.safe_load((REAL / "more" / "ws" / name).read_text(encoding="utf-8"))["interactions"]
+    received = [frame["data"] for frame in frames if frame["direction"] == "received"]
+    assert by_transport["ws"] == [{"events": received}]
+
+
+def test_a_frame_log_cut_short_or_malformed_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = yaml.safe_load((REAL / "more" / "ws" / FRAME_LOGS[0]).read_text(encoding="utf-8"))
+    cut = tmp_path / "cut.yaml"
+    cut.write_text(yaml.safe_dump({**frames, "interactions": frames["interactions"][:-1]}))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"interactions": [{"direction": "sent", "data": "text"}]}))
+    assert main(["import", str(cut), str(bad), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"error: {cut}: this response.create has no terminal event in the log (cut short?) (at /interactions/0)"
+        in err
+    )
+    assert f"error: {bad}: expected a JSON object with a string type (at /interactions/0/data)" in err
+    assert "Traceback" not in err

@@ -56,6 +56,7 @@ __all__ = [
     "parse_timing",
     "parse_transports",
     "parse_upstream",
+    "parse_volatile",
     "resolve_settings",
 ]
 
@@ -88,5 +89,6 @@ parse_transports = _usage_errors(_settings.parse_transports)
 parse_upstream = _usage_errors(_settings.parse_upstream)
 parse_allow_hosts = _usage_errors(_settings.parse_allow_hosts)
 parse_switch = _usage_errors(_settings.parse_switch)
+parse_volatile = _usage_errors(_settings.parse_volatile)
 check_keys = _usage_errors(_settings.check_keys)
 resolve_settings = _usage_errors(_settings.resolve_settings)

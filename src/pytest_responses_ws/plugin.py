@@ -113,6 +113,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "on an older one gets websocket_connection_limit_reached and the close (default 3600)",
         "SECONDS",
     )
+    group.addoption(
+        "--rws-volatile",
+        dest="rws_volatile",
+        default=None,
+        action="append",
+        metavar="RULE",
+        help="a part of requests that varies between runs and must not decide a match: a JSON pointer "
+        "(/prompt_cache_key, /input/*/content/*/text), re:PATTERN, or a preset (codex, dates, uuids, "
+        "temp_paths); repeat for more (default: none)",
+    )
+    parser.addini(
+        "rws_volatile",
+        help="volatile rules, one per line: the ini twin of --rws-volatile",
+        type="linelist",
+        default=None,
+    )
     option(
         "--rws-latency-model",
         "rws_latency_model",

@@ -34,6 +34,7 @@ from .config import (
     parse_timing,
     parse_transports,
     parse_upstream,
+    parse_volatile,
     resolve_settings,
 )
 from .errors import BudgetExceededError, CassetteError
@@ -65,6 +66,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "strict": ("rws_strict", parse_switch),
     "connection_max_age": ("rws_connection_max_age", parse_connection_max_age),
     "latency_model": ("rws_latency_model", parse_latency_model),
+    "volatile": ("rws_volatile", parse_volatile),
 }
 TRANSPORT_PARAM = "rws_transport"
 #: Attribute of a test's teardown report carrying its measurement summary. Extra report
@@ -415,6 +417,7 @@ class RwsSession:
 
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""
+        from .report import write_text_atomically
         from .report.summary import report_document
 
         measured = [s for s in self.summaries if s["turns"]]
@@ -427,7 +430,7 @@ class RwsSession:
                     with open(path, "a", encoding="utf-8") as handle:
                         handle.write(render())
                 else:
-                    _write_text(path, render())
+                    write_text_atomically(path, render())
             except OSError as exc:
                 problems.append(
                     f"pytest-responses-ws: could not write the report {path}: {exc.strerror or exc}"
@@ -472,16 +475,6 @@ def _found_cassette(path: Path) -> Cassette | None:
         return load_cassette(path) if path.is_file() else None
     except CassetteError:
         return None
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # gone after a replace; left behind by a failed one
 
 
 def transport_free_id(item: pytest.Item) -> str:

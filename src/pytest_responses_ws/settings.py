@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from .cassette.model import TRANSPORTS, Transport
 from .core.latency import DEFAULT_PRESET, PARAMETERS, PRESETS, LatencyModel
 from .core.service_errors import SERVICE_CONNECTION_MAX_AGE_S
+from .core.volatile import VolatileRuleError, compile_volatile
 from .errors import RwsError
 from .guard import AllowList, split_host_list
 
@@ -83,6 +84,8 @@ class Settings:
     cassette_dir: Path | None = None
     cassette_name: str | None = None
     ignore_fields: tuple[str, ...] = ()
+    #: Parts of requests that vary between runs and do not decide a match (see core/volatile.py).
+    volatile: tuple[str, ...] = ()
     filter_headers: tuple[str, ...] = ()
     allow_playback_repeats: bool = False
     redirect: bool = False
@@ -108,6 +111,7 @@ SETTING_KEYS = (
     "timing",
     "cassette_dir",
     "ignore_fields",
+    "volatile",
     "filter_headers",
     "allow_playback_repeats",
     "redirect",
@@ -395,6 +399,24 @@ def parse_switch(value: Any, source: str) -> bool:
     raise _usage(source, f"expected on or off (true/false), got {value!r}")
 
 
+def parse_volatile(value: Any, source: str) -> tuple[str, ...]:
+    """Volatile rules from a list of strings, or text with one rule per line (ini, command line).
+
+    Each rule is compiled here, so a bad pattern or pointer stops the run before any test.
+    """
+    if isinstance(value, str):
+        rules = tuple(line.strip() for line in value.splitlines() if line.strip())
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        rules = tuple(rule for entry in value for rule in parse_volatile(entry, source))
+    else:
+        raise _usage(source, f"volatile must be a list of rules (strings), got {value!r}")
+    try:
+        compile_volatile(rules)
+    except VolatileRuleError as exc:
+        raise _usage(source, str(exc)) from None
+    return rules
+
+
 def _parse(key: str, value: Any, source: str) -> Any:
     if key == "record_mode":
         return parse_record_mode(value, source)
@@ -408,6 +430,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
         return parse_allow_hosts(value, source)
     if key in ("ignore_fields", "filter_headers"):
         return _string_tuple(value, source, key)
+    if key == "volatile":
+        return parse_volatile(value, source)
     if key in TIMEOUT_KEYS:
         return parse_seconds(value, source)
     if key == "strict":

@@ -1,4 +1,5 @@
-"""Import vcrpy / pytest-recording cassettes holding ``/v1/responses`` traffic.
+"""Import vcrpy / pytest-recording cassettes holding ``/v1/responses`` traffic (and, through
+:func:`import_recording`, WebSocket frame logs too).
 
 Teams migrating keep their recordings and gain WebSocket replay: each ``POST
 /responses`` interaction becomes a turn (SSE bodies are split into events, JSON
@@ -19,6 +20,7 @@ from .._version import __version__
 from ..core.jsontext import parse_json
 from ..core.record import kept_response_headers, terminal_outcome
 from ..errors import CassetteFormatError
+from .frame_log import import_frame_log, is_frame_log
 from .model import Cassette, ConnectionRecord, RecordedEvent, RecordedWith, Turn
 from .redact import Redactor, redact_request
 
@@ -91,11 +93,27 @@ def _kept_headers(redactor: Redactor, status: int, headers: dict[str, Any]) -> d
     return {name: redactor.scrub_loose(value) for name, value in kept_response_headers(status, flat).items()}
 
 
+def import_recording(path: Path) -> ImportResult:
+    """Read a recording made by another tool and convert it, whichever it is, told by its content.
+
+    A vcrpy / pytest-recording cassette (``interactions`` of request and response) or a
+    WebSocket frame log (``interactions`` of ``direction`` and ``data``, as pydantic-ai
+    writes them: see :mod:`.frame_log`).
+    """
+    data = _load_yaml(path)
+    if is_frame_log(data):
+        cassette, skipped = import_frame_log(path, data)
+        return ImportResult(cassette, skipped)
+    return _import_vcr_data(path, data)
+
+
 def import_vcr_cassette(path: Path) -> ImportResult:
     """Read a vcrpy YAML cassette and convert its Responses interactions to turns."""
+    return _import_vcr_data(path, _load_yaml(path))
+
+
+def _load_yaml(path: Path) -> Any:
     import yaml
-    from vcr.serialize import deserialize
-    from vcr.serializers import yamlserializer
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -107,6 +125,14 @@ def import_vcr_cassette(path: Path) -> ImportResult:
             else " ".join(str(exc).split())  # one line, whatever the error
         )
         raise CassetteFormatError(path, "", f"not a readable YAML cassette: {problem}") from None
+    return data
+
+
+def _import_vcr_data(path: Path, data: Any) -> ImportResult:
+    import yaml
+    from vcr.serialize import deserialize
+    from vcr.serializers import yamlserializer
+
     if not isinstance(data, dict) or "interactions" not in data:
         raise CassetteFormatError(path, "/interactions", "not a vcrpy cassette (no interactions)")
     _check_interactions(path, data["interactions"])

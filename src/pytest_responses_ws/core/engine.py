@@ -45,7 +45,7 @@ from ..errors import CassetteFormatError, CassetteMissError, CassetteNotFoundErr
 from .explain import explain_miss
 from .faults import FaultPlan, InjectFault, Injection
 from .latency import ContextTokens, LatencyModel, RecordedTokens, schedule, turn_tokens
-from .match import MatchResult
+from .match import MatchResult, turn_response
 from .metrics import TurnTrace, finish_recorded
 from .prepared import RULE_ERROR_CODES as RULE_ERROR_CODES  # re-exported: first defined here
 from .prepared import PreparedTurns
@@ -59,6 +59,7 @@ from .service_errors import (
     previous_response_not_found,
     stream_limit_reached,
 )
+from .synthesize import warm_up_response
 
 #: Close code after a failure of the test (a miss, a malformed frame, ...): 1008, policy
 #: violation. The openai SDK reconnects only after 1001, 1005, 1006, 1011-1013 and 1015.
@@ -272,6 +273,8 @@ class EngineSettings:
     #: Replay only and no cassette to replay from: every request is the same failure.
     missing_cassette: bool = False
     ignore_fields: Sequence[str] = ()
+    #: Volatile rules (see :mod:`.volatile`): parts of requests that do not decide a match.
+    volatile: Sequence[str] = ()
     allow_playback_repeats: bool = False
     filter_headers: Sequence[str] = ()
     #: ``--rws-timing`` factor (None: instant).
@@ -300,7 +303,9 @@ class TurnEngine:
         if not settings.replays:
             replay_turns = ()
         prepared = replay_turns if isinstance(replay_turns, PreparedTurns) else PreparedTurns(replay_turns)
-        self.index = prepared.index(settings.ignore_fields, settings.allow_playback_repeats)
+        self.index = prepared.index(
+            settings.ignore_fields, settings.allow_playback_repeats, settings.volatile
+        )
         #: Frames of the cassette's turns (shared), and of turns recorded during this test (own).
         self._recorded_playbacks = prepared.playbacks
         self._recorded_count = len(prepared.turns)
@@ -317,6 +322,9 @@ class TurnEngine:
         self.unstored_ids: set[str] = set(prepared.unstored_ids)
         self._max_age_ns = int(settings.connection_max_age_s * 1e9)
         self._hold_tokens = 0
+        #: Warm-ups answered without a recorded turn, and the ``created_at`` they carry.
+        self._warm_ups = 0
+        self._created_at: int | None = None
         for position in prepared.refused_by_rule:
             # Replay gives these refusals itself, by the rules; as answers from the
             # cassette they would be sent to the next request with the same content.
@@ -370,19 +378,10 @@ class TurnEngine:
                 return rejected
             result = self.index.lookup(turn.request)
             if result.turn is not None:
-                recorded = trace.recorded = self.index.turns[result.turn]
-                trace.output = self.turn_output(result.turn)
-                trace.response_id = recorded.response_id
-                # Held before this turn joins the cache (a failed continuation evicts its parent).
-                trace.held = turn.transport == "ws" and _chains_from(turn.request, state.cached)
-                self._cache(state, turn.request, recorded)
-                if turn.transport == "ws":
-                    played = self._play_frames(result.turn, turn.lane, trace)
-                    if self.index.turns[result.turn].steers:
-                        return self._hold_for_steers(result.turn, state, played, turn.where)
-                    return played
-                return self._play_http(result.turn, turn.wants_stream, trace)
+                return self._play(turn, state, trace, result.turn)
             if not self.settings.records:
+                if turn.request.get("generate") is False:
+                    return self._play(turn, state, trace, self._synthesize_warm_up(turn))
                 trace.outcome = "miss"
                 return self._miss(turn, result, trace)
         # Over WebSocket only the connection's own upstream socket resolves the ids it created.
@@ -392,6 +391,59 @@ class TurnEngine:
             # Its answer is told apart by connection and lane only (HTTP keeps its trace at hand).
             self._forwarded.setdefault((connection, turn.lane), deque()).append(trace)
         return Forward(self.upstream_body(turn.request, turn.raw, connection), trace)
+
+    def _play(self, turn: TurnRequest, state: ConnectionState, trace: TurnTrace, position: int) -> Action:
+        """Replay the turn at ``position`` of the index in answer to ``turn``."""
+        recorded = trace.recorded = self.index.turns[position]
+        trace.output = self.turn_output(position)
+        trace.response_id = recorded.response_id
+        # Held before this turn joins the cache (a failed continuation evicts its parent).
+        trace.held = turn.transport == "ws" and _chains_from(turn.request, state.cached)
+        self._cache(state, turn.request, recorded)
+        if turn.transport == "ws":
+            played = self._play_frames(position, turn.lane, trace)
+            if recorded.steers:
+                return self._hold_for_steers(position, state, played, turn.where)
+            return played
+        return self._play_http(position, turn.wants_stream, trace)
+
+    def _synthesize_warm_up(self, turn: TurnRequest) -> int:
+        """A ``generate: false`` warm-up the cassette has no turn for, answered as the service would.
+
+        The service answers a warm-up with a response without output, whose id later requests
+        chain from. Clients send one first on every WebSocket connection (the Codex CLI does),
+        also where the recording was made over HTTP, which has none. The synthesized turn joins
+        the index (played, and never shown as a recorded turn): its context after it is its
+        input, so a request chaining from its id matches the recorded turn that continued the
+        recorded warm-up, or the recorded turn that sent the same conversation unchained.
+        """
+        self._warm_ups += 1
+        response_id = f"resp_rws_warmup_{self._warm_ups:08d}"
+        body = warm_up_response(turn.request, response_id, self._warm_up_created_at())
+        synthesized = Turn(
+            request=turn.request,
+            events=(),
+            transport=turn.transport,
+            connection=turn.connection,
+            lane=turn.lane,
+            body=body,
+        )
+        position = self.index.add(synthesized)
+        self.index.mark_played(position)
+        self.index.synthesized.add(position)
+        self._learn_store(synthesized)
+        return position
+
+    def _warm_up_created_at(self) -> int:
+        """``created_at`` of a synthesized warm-up: the latest recorded one (the engine reads no clock)."""
+        if self._created_at is None:
+            stamps = [
+                response.get("created_at")
+                for turn in self.index.turns
+                if (response := turn_response(turn)) is not None
+            ]
+            self._created_at = max((int(t) for t in stamps if isinstance(t, (int, float))), default=0)
+        return self._created_at
 
     def on_recorded(self, turn: Turn, at_ns: int, trace: TurnTrace | None = None) -> None:
         """A recorded turn ended, its terminal event leaving at ``at_ns``: its trace is complete,

@@ -19,13 +19,16 @@ from typing import Any
 
 from ..cassette.redact import REDACTED, Redactor, redact_request
 from .match import MatchResult, TurnIndex
-from .normalize import canonical_json, normalize_params
+from .normalize import canonical_json
+from .volatile import VOLATILE
 
 _ABSENT = object()
 #: How many recorded turns a miss report shows, and how many differences per turn.
 NEAREST_TURNS = 3
 DIFFS_PER_TURN = 6
 _VALUE_WIDTH = 100
+#: How much of a long string a report shows before the first character that differs.
+_CONTEXT_BEFORE = 30
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Difference:
             return f"{self.pointer or '/'}: not recorded, sent {_show(sent)}"
         if self.sent is _ABSENT:
             return f"{self.pointer or '/'}: recorded {_show(recorded)}, not sent"
+        if isinstance(recorded, str) and isinstance(sent, str):
+            return f"{self.pointer or '/'}: {_show_strings(recorded, sent)}"
         return f"{self.pointer or '/'}: recorded {_show(recorded)}, sent {_show(sent)}"
 
 
@@ -67,6 +72,35 @@ def _hide_unrecorded_runs(recorded: str, sent: str) -> str:
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 1] + "…"
+
+
+def _show_strings(recorded: str, sent: str) -> str:
+    """Two different strings, as much of each as the report has room for around where they differ.
+
+    Long strings are cut to a window starting a little before the first difference (with
+    ``…`` where text was left out), so a changed date deep inside a long prompt shows.
+    """
+    if (
+        len(json.dumps(recorded, ensure_ascii=False)) <= _VALUE_WIDTH
+        and len(json.dumps(sent, ensure_ascii=False)) <= _VALUE_WIDTH
+    ):
+        return f"recorded {_show(recorded)}, sent {_show(sent)}"
+    if recorded == sent:
+        return f"differ only where secrets are hidden ({len(sent)} characters)"
+    start = 0
+    limit = min(len(recorded), len(sent))
+    while start < limit and recorded[start] == sent[start]:
+        start += 1
+    where = f"differ from character {start} (of {len(recorded)} recorded, {len(sent)} sent)"
+    return f"{where}: recorded {_window(recorded, start)}, sent {_window(sent, start)}"
+
+
+def _window(text: str, start: int) -> str:
+    """``text`` around ``start``: some context before it, and up to the report's width in all."""
+    begin = max(0, start - _CONTEXT_BEFORE)
+    end = begin + _VALUE_WIDTH - _CONTEXT_BEFORE // 2
+    body = json.dumps(text[begin:end], ensure_ascii=False)[1:-1]
+    return f'"{"…" if begin > 0 else ""}{body}{"…" if end < len(text) else ""}"'
 
 
 def _token(key: str) -> str:
@@ -99,13 +133,14 @@ def diff(recorded: Any, sent: Any, pointer: str = "") -> list[Difference]:
 
 def effective_view(index: TurnIndex, request: Mapping[str, Any]) -> dict[str, Any]:
     """The request as matching sees it: parameters plus the whole conversation."""
-    view = normalize_params(request, index.ignore)
+    view = index.matched_params(request)
     if index.placeholder_params:
         view = dict(index.placeholder_params.fill(view))
     items = index.effective_input(request)
     if items is None:
         view["previous_response_id"] = request.get("previous_response_id")
         items = index.effective_input({"input": request.get("input")}) or []
+    items = [index.matched_item(item) for item in items]
     if index.placeholder_items:
         # Parts that fill a recorded placeholder are not differences (matching fills them too).
         items = [index.placeholder_items.fill(item) for item in items]
@@ -119,6 +154,7 @@ def nearest_turns(index: TurnIndex, request: Mapping[str, Any]) -> list[tuple[in
     scored = [
         (position, diff(effective_view(index, turn.request), sent))
         for position, turn in enumerate(index.turns)
+        if position not in index.synthesized
     ]
     scored.sort(key=lambda pair: (len(pair[1]), pair[0]))
     return scored[:NEAREST_TURNS]
@@ -150,7 +186,12 @@ def explain_miss(
     if result.exhausted:
         played = ", ".join(f"turn {i}" for i in result.exhausted)
         lines += ["", f"it is the same request as {played}, already answered in this test"]
-    if not index.turns:
+    if index.volatile:
+        lines += [
+            "",
+            f"volatile input (not matched, shown as {VOLATILE}): {', '.join(index.volatile.names)}",
+        ]
+    if len(index.turns) == len(index.synthesized):
         lines += ["", "the cassette has no turns"]
     else:
         lines += ["", "nearest recorded turns (compared in effective, normalized form):"]
@@ -170,10 +211,10 @@ def explain_miss(
 def _masker(index: TurnIndex, request: Mapping[str, Any], redactor: Redactor) -> Callable[[Any], Any]:
     """A function hiding every secret the report could show, in any JSON value."""
     redactor.learn_request(request)
-    sent = normalize_params(request, index.ignore)
+    sent = index.matched_params(request)
     captured = index.placeholder_params.secrets_in(sent)
     for item in index.effective_input({"input": request.get("input")}) or []:
-        captured += index.placeholder_items.secrets_in(item)
+        captured += index.placeholder_items.secrets_in(index.matched_item(item))
     for secret in captured:
         redactor.learn_credential(secret)
 

@@ -33,6 +33,7 @@ from .normalize import (
 )
 from .placeholders import Placeholders
 from .synthesize import response_from_events
+from .volatile import NO_RULES, VolatileRules
 
 _ROOT = b"rws-context-v1"
 #: Fields that are not parameters (see normalize_params).
@@ -132,6 +133,8 @@ class TurnIndex:
 
     ignore: tuple[str, ...] = ()
     allow_repeats: bool = False
+    #: What varies between runs and must not decide a match (see :mod:`.volatile`).
+    volatile: VolatileRules = NO_RULES
     turns: list[Turn] = field(default_factory=list)
     #: The key of each turn, by position (content digests: comparable across indexes)
     keys: list[RequestKey] = field(default_factory=list)
@@ -143,6 +146,8 @@ class TurnIndex:
     _played: dict[int, int] = field(default_factory=dict)
     #: Played turns an injected fault cut short: a retry may replay them (see mark_interrupted).
     _interrupted: set[int] = field(default_factory=set)
+    #: Turns replay made up (warm-ups the recording did not have): not recorded, never shown as such.
+    synthesized: set[int] = field(default_factory=set)
     #: The last parameter set and its digest: an agent loop sends the same one every turn.
     _last_params: dict[str, Any] | None = None
     _last_params_digest: bytes = b""
@@ -163,12 +168,24 @@ class TurnIndex:
     #: Whether there are templates to fill (plain flags: the turn path checks them every time).
     _fill_items: bool = False
     _fill_params: bool = False
+    #: Canonical JSON of an item as sent -> as matched, once volatile rules apply: a client
+    #: resending its history costs a lookup per old item, not the rules again.
+    _volatile_texts: dict[str, str] = field(default_factory=dict)
+    #: Whether there are volatile rules (a plain flag: the turn path checks it every time).
+    _volatile_on: bool = False
+
+    def __post_init__(self) -> None:
+        self._volatile_on = bool(self.volatile)
 
     @classmethod
     def build(
-        cls, turns: Iterable[Turn], ignore: Sequence[str] = (), allow_repeats: bool = False
+        cls,
+        turns: Iterable[Turn],
+        ignore: Sequence[str] = (),
+        allow_repeats: bool = False,
+        volatile: VolatileRules = NO_RULES,
     ) -> TurnIndex:
-        index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats)
+        index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats, volatile=volatile)
         with collector_paused():
             for turn in turns:
                 index.add(turn)
@@ -187,11 +204,7 @@ class TurnIndex:
         raw_input = request.get("input")
         if parent is None and isinstance(raw_input, list) and not self._fill_items:
             return RequestKey(self._params_key(request), self._fold_sent_history(raw_input))
-        items = normalize_input(raw_input)
-        if self._fill_items:
-            texts = [self.placeholder_items.fill_text(item) for item in items]
-        else:
-            texts = [canonical_json(item) for item in items]
+        texts = self._item_texts(normalize_input(raw_input))
         if parent is None:
             context = self._fold_history(texts)
         elif parent in self._after:
@@ -214,12 +227,44 @@ class TurnIndex:
             text = b"null"
         if text == self._last_sent_params and not self._fill_params and b"null" not in text:
             return self._last_params_digest
-        params = normalize_params(request, self.ignore)
+        params = self.matched_params(request)
         if self._fill_params:
             params = self.placeholder_params.fill(params)
         digest = self._digest_params(params)
         self._last_sent_params = text
         return digest
+
+    def matched_params(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The request's parameters as matching sees them (ignored fields out, volatile parts replaced)."""
+        params = normalize_params(request, self.ignore)
+        # Parameters sent again exactly as before never get here on the turn path (_params_key).
+        return self.volatile.params(params) if self._volatile_on else params
+
+    def matched_item(self, item: Any) -> Any:
+        """A normalized item as matching sees it (volatile parts replaced)."""
+        return self.volatile.item(item) if self._volatile_on else item
+
+    def _item_texts(self, items: list[Any]) -> list[str]:
+        """The canonical JSON each item is folded as: volatile parts replaced, placeholders filled."""
+        if not self._volatile_on:
+            if self._fill_items:
+                return [self.placeholder_items.fill_text(item) for item in items]
+            return [canonical_json(item) for item in items]
+        texts = [self._volatile_text(item) for item in items]
+        if self._fill_items:
+            return [self.placeholder_items.fill_text(json.loads(text)) for text in texts]
+        return texts
+
+    def _item_text(self, item: Any) -> str:
+        """The canonical JSON one normalized item is folded as (placeholders aside)."""
+        return self._volatile_text(item) if self._volatile_on else canonical_json(item)
+
+    def _volatile_text(self, item: Any) -> str:
+        text = canonical_json(item)
+        matched = self._volatile_texts.get(text)
+        if matched is None:
+            matched = self._volatile_texts[text] = canonical_json(self.volatile.item(item))
+        return matched
 
     def _digest_params(self, params: dict[str, Any]) -> bytes:
         if params != self._last_params:
@@ -263,7 +308,7 @@ class TurnIndex:
         try:
             sent = [_AS_SENT.encode(item) for item in items]
         except (TypeError, ValueError, OverflowError):  # not JSON-shaped: the general path
-            return self._fold_history([canonical_json(item) for item in normalize_input(items)])
+            return self._fold_history(self._item_texts(normalize_input(items)))
         known, known_items = self._last_sent, self._last_items
         shared = 0
         limit = min(len(sent), len(known))
@@ -272,7 +317,7 @@ class TurnIndex:
             if b"null" in sent[shared] and items[shared] != known_items[shared]:
                 break
             shared += 1
-        texts = self._last_texts[:shared] + [canonical_json(normalize_item(item)) for item in items[shared:]]
+        texts = self._last_texts[:shared] + [self._item_text(normalize_item(item)) for item in items[shared:]]
         fold = self._fold_from(shared, texts)
         self._last_sent, self._last_items = sent, items
         return fold
@@ -289,7 +334,7 @@ class TurnIndex:
         self._by_key[key] = [*self._by_key.get(key, ()), position]
         response_id = turn.response_id
         if response_id is not None:
-            self._after[response_id] = _fold(key.context, output)
+            self._after[response_id] = _fold_texts(key.context, self._item_texts(output))
             self._creator[response_id] = position
         return position
 
@@ -299,7 +344,8 @@ class TurnIndex:
         Building an index digests every turn; a copy shares those digests (its dictionaries are
         new, their values immutable), so the tests and transports replaying one cassette build it once.
         """
-        index = TurnIndex(ignore=self.ignore, allow_repeats=self.allow_repeats)
+        index = TurnIndex(ignore=self.ignore, allow_repeats=self.allow_repeats, volatile=self.volatile)
+        index._volatile_texts = dict(self._volatile_texts)
         index.turns = list(self.turns)
         index.keys = list(self.keys)
         index._by_key = dict(self._by_key)
@@ -325,9 +371,9 @@ class TurnIndex:
     def _add_units(self, turn: Turn, output: list[Any]) -> None:
         # Output items count too: a client resending its history sends them back, with
         # the secret the live answer had where the recording has the placeholder.
-        self.placeholder_params.add(normalize_params(turn.request, self.ignore))
+        self.placeholder_params.add(self.matched_params(turn.request))
         for item in [*normalize_input(turn.request.get("input")), *output]:
-            self.placeholder_items.add(item)
+            self.placeholder_items.add(self.matched_item(item))
         self._fill_items, self._fill_params = bool(self.placeholder_items), bool(self.placeholder_params)
 
     # -- lookup -----------------------------------------------------------
@@ -442,14 +488,17 @@ def _is_prompt_item(item: Any) -> bool:
     )
 
 
-def conversation_keys(turns: Sequence[Turn], ignore: Sequence[str] = ()) -> list[bytes]:
+def conversation_keys(
+    turns: Sequence[Turn], ignore: Sequence[str] = (), volatile: VolatileRules = NO_RULES
+) -> list[bytes]:
     """For each turn, a digest of the conversation it belongs to.
 
     A conversation is known by its parameters and its opening prompt: the leading
     user/system/developer messages of the turn's effective input. Model output (and so
     generated call ids) is left out, so re-recording a conversation gives it the same key.
+    Volatile parts (a date in the prompt) are left out too, as matching leaves them out.
     """
-    index = TurnIndex.build(turns, ignore)
+    index = TurnIndex.build(turns, ignore, volatile=volatile)
     keys = []
     for turn in turns:
         items = index.effective_input(turn.request) or normalize_input(turn.request.get("input"))
@@ -457,8 +506,8 @@ def conversation_keys(turns: Sequence[Turn], ignore: Sequence[str] = ()) -> list
         for item in items:
             if not _is_prompt_item(item):
                 break
-            prompt.append(item)
-        keys.append(_fold(_params_digest(normalize_params(turn.request, ignore)), prompt))
+            prompt.append(index.matched_item(item))
+        keys.append(_fold(_params_digest(index.matched_params(turn.request)), prompt))
     return keys
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..cassette.model import Cassette, ConnectionRecord, Turn
 from .match import conversation_keys
+from .volatile import NO_RULES, VolatileRules
 
 __all__ = ["MERGE_MODES", "Merged", "merge_recording"]
 
@@ -44,6 +45,7 @@ def merge_recording(
     on_disk: Cassette | None,
     at_start: Cassette | None = None,
     ignore_fields: Sequence[str] = (),
+    volatile: VolatileRules = NO_RULES,
 ) -> Merged:
     """Merge a test's recording into the cassette on disk, as record ``mode`` says.
 
@@ -62,10 +64,10 @@ def merge_recording(
     if mode in ("all", "rewrite") and old:
         # A conversation recorded again replaces its earlier recording (re-recording brings
         # new ids, so turns cannot be paired one by one); the rest are kept.
-        renewed = set(conversation_keys(recorded, ignore_fields))
+        renewed = set(conversation_keys(recorded, ignore_fields, volatile))
         old = [
             turn
-            for turn, key in zip(old, conversation_keys(old, ignore_fields), strict=True)
+            for turn, key in zip(old, conversation_keys(old, ignore_fields, volatile), strict=True)
             if key not in renewed
         ]
     disk_connections = on_disk.connections if on_disk is not None else ()

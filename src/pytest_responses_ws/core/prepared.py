@@ -17,6 +17,7 @@ from ..cassette.model import EventLog, Turn
 from .match import TurnIndex
 from .replay import PlaybackCache
 from .service_errors import CONNECTION_LIMIT_CODE, INVALID_STREAM_ID_CODE, STREAM_LIMIT_CODE
+from .volatile import compile_volatile
 
 __all__ = ["RULE_ERROR_CODES", "PreparedTurns", "refused_by_rule"]
 
@@ -31,18 +32,25 @@ class PreparedTurns:
         self.turns: tuple[Turn, ...] = tuple(turns)
         #: Frames and answers per turn, encoded when first needed (see :class:`PlaybackCache`).
         self.playbacks = PlaybackCache(self.turns)
-        self._indexes: dict[tuple[tuple[str, ...], bool], TurnIndex] = {}
+        self._indexes: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], TurnIndex] = {}
         self._unstored: frozenset[str] | None = None
         self._refused: tuple[int, ...] | None = None
         self._lock = threading.Lock()
 
-    def index(self, ignore: Sequence[str] = (), allow_repeats: bool = False) -> TurnIndex:
-        """A new index of the turns, nothing played (built the first time, copied after)."""
-        key = (tuple(ignore), allow_repeats)
+    def index(
+        self, ignore: Sequence[str] = (), allow_repeats: bool = False, volatile: Sequence[str] = ()
+    ) -> TurnIndex:
+        """A new index of the turns, nothing played (built the first time, copied after).
+
+        One is built per set of matching settings: the digests depend on them.
+        """
+        key = (tuple(ignore), allow_repeats, tuple(volatile))
         with self._lock:
             built = self._indexes.get(key)
             if built is None:
-                built = self._indexes[key] = TurnIndex.build(self.turns, ignore, allow_repeats)
+                built = self._indexes[key] = TurnIndex.build(
+                    self.turns, ignore, allow_repeats, compile_volatile(volatile)
+                )
         return built.copy()
 
     @property

@@ -22,6 +22,7 @@ __all__ = [
     "response_from_events",
     "streamable_problem",
     "synthesize_events",
+    "warm_up_response",
 ]
 
 #: Event types that end a turn. ``response.done`` is the early-2026 WebSocket beta name and
@@ -345,3 +346,49 @@ def response_from_events(
         if event_type in RESPONSE_TERMINALS and isinstance(body, Mapping):
             return copy.deepcopy(dict(body)) if as_copy else dict(body)
     return None
+
+
+#: Create fields the service echoes in a response object.
+_ECHOED_FIELDS = (
+    "model",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "previous_response_id",
+    "reasoning",
+    "text",
+    "store",
+    "metadata",
+    "temperature",
+    "top_p",
+    "truncation",
+    "max_output_tokens",
+    "prompt_cache_key",
+    "service_tier",
+)
+
+
+def warm_up_response(request: Mapping[str, Any], response_id: str, created_at: int = 0) -> dict[str, Any]:
+    """The response the service gives a ``generate: false`` warm-up: completed, with no output.
+
+    The request's settings are echoed as in any response object; no tokens were generated.
+    """
+    response: dict[str, Any] = {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "output": [],
+    }
+    response.update({key: copy.deepcopy(request[key]) for key in _ECHOED_FIELDS if key in request})
+    response["usage"] = {
+        "input_tokens": 0,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 0,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 0,
+    }
+    return response

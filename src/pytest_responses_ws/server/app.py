@@ -120,9 +120,9 @@ def _spawn(closer: Callable[[], Any]) -> Callable[[], object]:
 class LoopbackServer:
     """The session's loopback server: the app, its uvicorn thread, and mount bookkeeping."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = LoopbackApp()
-        self.runner = LoopbackRunner(self.app, name="rws-loopback")
+        self.runner = LoopbackRunner(self.app, host=host, port=port, name="rws-loopback")
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 

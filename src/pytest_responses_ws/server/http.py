@@ -172,10 +172,10 @@ class HttpExchange:
         elif isinstance(action, RejectTurn):
             action.trace.terminal_ns = mount.clock()
             await self.respond_json(action.status, action.body)
-        elif isinstance(action, Forward) and action.fault is None:
-            await self.record(request, action.body, arrived_ns, connection_id, action.trace, where)
         elif isinstance(action, Forward):
-            with mount.faulted_turn():  # the client may get the fault before its answer is recorded
+            # The client may stop reading (a fault, or an SDK raising at an ``error`` event)
+            # before the body ends: the rest is still recorded, and the test's end waits for it.
+            with mount.faulted_turn():
                 await self.record(
                     request, action.body, arrived_ns, connection_id, action.trace, where, action.fault
                 )

@@ -34,6 +34,7 @@ from ..core.metrics import ToolSpan, TurnMetrics, TurnTrace, compute_turn_metric
 from ..core.prepared import PreparedTurns
 from ..core.record import SessionRecorder
 from ..core.replay import HttpAnswer, Playback
+from ..core.volatile import compile_volatile
 from ..errors import (
     CassetteError,
     CassetteNotFoundError,
@@ -137,6 +138,7 @@ class Mount:
                 records=self.records,
                 missing_cassette=self.existing is None and not self.records,
                 ignore_fields=settings.ignore_fields,
+                volatile=settings.volatile,
                 allow_playback_repeats=settings.allow_playback_repeats,
                 filter_headers=settings.filter_headers,
                 timing_factor=settings.timing.factor,
@@ -333,8 +335,9 @@ class Mount:
             self._idle.notify_all()
 
     def faulted_turn_started(self) -> None:
-        """A turn an injected fault rides on went upstream: its answer is recorded whole, even
-        after the client has had the fault, and the end of the test waits for it."""
+        """A turn went upstream whose answer the client may stop reading before it ends (a fault
+        rides on it, or an HTTP body goes on after an ``error`` event): it is recorded whole,
+        and the end of the test waits for it."""
         with self.lock:
             self._faulted_in_flight += 1
 
@@ -508,6 +511,7 @@ class Mount:
             on_disk=on_disk,
             at_start=self.found,
             ignore_fields=self.settings.ignore_fields,
+            volatile=compile_volatile(self.settings.volatile),
         )
         cassette = Cassette(
             turns=merged.turns,

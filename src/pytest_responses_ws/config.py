@@ -48,6 +48,7 @@ __all__ = [
     "parse_budget_mode",
     "parse_budget_scale",
     "parse_connection_max_age",
+    "parse_latency_model",
     "parse_lock_timeout",
     "parse_max_age",
     "parse_on_expiry",
@@ -86,6 +87,7 @@ parse_budget_mode = _usage_errors(_settings.parse_budget_mode)
 parse_budget_scale = _usage_errors(_settings.parse_budget_scale)
 parse_lock_timeout = _usage_errors(_settings.parse_lock_timeout)
 parse_connection_max_age = _usage_errors(_settings.parse_connection_max_age)
+parse_latency_model = _usage_errors(_settings.parse_latency_model)
 parse_timing = _usage_errors(_settings.parse_timing)
 parse_seconds = _usage_errors(_settings.parse_seconds)
 parse_transports = _usage_errors(_settings.parse_transports)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .cassette.model import Transport
 from .clients import OwnedClients, warm_openai_parsers, warm_sdks_in_use
-from .core.budgets import BudgetSpecError, budget_report, evaluate, parse_limits
+from .core.budgets import MODEL_METRICS, BudgetSpecError, budget_report, evaluate, parse_limits
+from .core.latency import Projection, project
 from .core.metrics import ToolSpan, TurnMetrics
 from .errors import BudgetExceededError
 from .faults import FaultsHandle
 from .settings import BudgetMode, RecordMode, Settings
+from .sim.script import Script
 
 if TYPE_CHECKING:
     from agents import RunConfig
@@ -78,6 +81,7 @@ class RwsHandle:
         mount: Mount,
         budget_mode: BudgetMode = BudgetMode.ENFORCE,
         budget_scale: float = 1.0,
+        scripter: Callable[[Script], None] | None = None,
     ) -> None:
         self.transport: Transport = transport
         self.base_url = base_url
@@ -89,6 +93,7 @@ class RwsHandle:
         self.budget_mode = budget_mode
         self.budget_scale = budget_scale
         self._clients = OwnedClients()
+        self._scripter = scripter
         #: Inject failures into this test's turns and see which fired (``rws.faults.add(...)``).
         self.faults = FaultsHandle(mount.engine.faults, mount.lock)
 
@@ -121,7 +126,7 @@ class RwsHandle:
         # event, and while recording a failed upstream turn already failed the test (and a
         # retried stall would multiply the wait by the SDK's retry count).
         kwargs["max_retries"] = 0
-        if not self.recording:
+        if not self._mount.reaches_upstream:
             kwargs["api_key"] = PLACEHOLDER_API_KEY
         kwargs.update(overrides)
         return kwargs
@@ -170,7 +175,7 @@ class RwsHandle:
         from agents import RunConfig
 
         options: dict[str, Any] = {"model_provider": self.agents_model_provider()}
-        if not self.recording:
+        if not self._mount.reaches_upstream:
             options["tracing_disabled"] = True
         options.update(kwargs)
         return RunConfig(**options)
@@ -186,6 +191,25 @@ class RwsHandle:
         else:
             self._clients.close_async()
 
+    # -- the simulator -------------------------------------------------------------
+
+    def script(self, *steps: Any) -> None:
+        """Answer this test from the simulator with these steps, one per model turn.
+
+        Steps as ``@pytest.mark.rws_script`` takes them (``Text``, ``FunctionCall``, a list of
+        them, ``Error``, a callable receiving the request, or one ``Script``), before the test's
+        first request. A test replaying a cassette keeps replaying it; the script then answers
+        the turns recorded from the simulator (``--rws-upstream=sim``, record modes).
+        """
+        if self._scripter is None:
+            raise RuntimeError("rws.script(): this handle has no simulator to script")
+        self._scripter(Script.of(steps) if steps else Script.default())
+
+    @property
+    def simulated(self) -> bool:
+        """True when the test's upstream is the simulator (a script, or ``--rws-upstream=sim``)."""
+        return self._mount.simulated
+
     # -- measurement -------------------------------------------------------------
 
     def tool(self, name: str) -> ToolTimer:
@@ -199,23 +223,54 @@ class RwsHandle:
 
     @property
     def turns(self) -> list[TurnMetrics]:
-        """The turns measured so far in this test, in the order their requests arrived."""
-        return self._mount.turn_metrics(self._tools)
+        """The turns measured so far in this test, in the order their requests arrived.
+
+        Their token figures (``input_tokens``, ``output_tokens`` ...) are filled under
+        ``--rws-timing=model`` only; :meth:`modeled_turns` always fills them.
+        """
+        return self._mount.turn_metrics(self._tools, tokens=self.settings.timing.model)
+
+    def modeled_turns(self) -> list[TurnMetrics]:
+        """:attr:`turns` with the token figures the latency model needs, whatever the timing."""
+        return self._mount.turn_metrics(self._tools, tokens=True)
 
     def counts(self) -> dict[str, int]:
         """Connections and WebSocket handshakes this test opened so far."""
         return self._mount.counts()
 
+    @property
+    def projection(self) -> Projection:
+        """The turns so far as the test's latency model times them over both transports.
+
+        ``rws.projection.gain`` is the share of the HTTP time WebSocket mode saves. Over
+        this run's transport the turns count as played; the other transport is projected
+        (see "Will WebSocket mode speed up my agent?" in the docs).
+        """
+        return self.projection_of(self.modeled_turns())
+
+    def projection_of(self, turns: list[TurnMetrics]) -> Projection:
+        """The latency model's projection of ``turns`` (measured turns of this test)."""
+        return project(turns, self.settings.latency_model, self.transport)
+
     def check_budget(self, limits: dict[str, Any]) -> str | None:
         """The failure report if the turns so far break ``limits``, else None."""
         parsed = parse_limits(limits)
-        turns = self.turns
+        modeled = any(limit.metric in MODEL_METRICS for limit in parsed)
+        turns = self.modeled_turns() if modeled else self.turns
+        projection = self.projection_of(turns) if modeled else None
         violations = evaluate(
-            parsed, turns, transport=self.transport, counts=self.counts(), scale=self.budget_scale
+            parsed,
+            turns,
+            transport=self.transport,
+            counts=self.counts(),
+            scale=self.budget_scale,
+            projection=projection,
         )
         if not violations:
             return None
-        return budget_report(violations, turns, transport=self.transport, scale=self.budget_scale)
+        return budget_report(
+            violations, turns, transport=self.transport, scale=self.budget_scale, projection=projection
+        )
 
     def assert_budget(self, **limits: Any) -> None:
         """Fail the test now if the turns so far break these limits (see the budgets docs).

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .handle import RwsHandle
     from .server.app import LoopbackServer
     from .server.mount import Mount
+    from .sim.script import Script
 
 SESSION_KEY = pytest.StashKey[RwsSession]()
 MOUNT_KEY: pytest.StashKey[Mount] = pytest.StashKey()
@@ -67,7 +68,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     option(
         "--rws-timing",
         "rws_timing",
-        "replay pacing: instant (default), recorded, or a factor such as 0.5",
+        "replay pacing: instant (default), recorded, a factor such as 0.5, or model (the latency "
+        "model's service time, see --rws-latency-model)",
         "TIMING",
     )
     option(
@@ -131,6 +133,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="volatile rules, one per line: the ini twin of --rws-volatile",
         type="linelist",
         default=None,
+    )
+    option(
+        "--rws-latency-model",
+        "rws_latency_model",
+        "the service's latency model for --rws-timing=model and the projected WebSocket gain: a "
+        "preset (fast, ~1,000 tok/s, default; slow, ~65 tok/s) and overrides such as "
+        "fast,ttft_ms=150,scale=0.01",
+        "SPEC",
     )
     option(
         "--rws-budgets", "rws_budgets", "enforce (default), warn or off: what a broken budget does", "MODE"
@@ -227,6 +237,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "rws_script(*steps): answer this test from the simulator, one step per model turn "
+        "(pytest_responses_ws.sim Text, FunctionCall, a list of them, Error, or a callable); no "
+        "cassette or key needed",
+    )
+    config.addinivalue_line(
+        "markers",
         "rws_budget(**limits): fail the test when its turns break these limits, e.g. overhead_ms=5, "
         "resent_items=0, connections=1, overhead_ms={'http': 20, 'ws': 2} (see the budgets docs)",
     )
@@ -265,6 +281,11 @@ class ReportHooks:
         for title, section in self.session.lifecycle_sections():
             terminalreporter.write_sep("-", f"responses-ws: {title}")
             for line in section:
+                terminalreporter.write_line(line)
+        modeled = self.session.model_lines()
+        if modeled:
+            terminalreporter.write_sep("-", "responses-ws: modeled service time, HTTP vs WebSocket")
+            for line in modeled:
                 terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -417,6 +438,20 @@ def _new_failures(item: pytest.Item) -> list[RwsError]:
     return failures[already:]
 
 
+def _marked_script(item: pytest.Item) -> Script | None:
+    """The script of the test's ``rws_script`` marker (the closest), validated."""
+    marker = item.get_closest_marker("rws_script")
+    if marker is None:
+        return None
+    from .sim.script import Script
+
+    if marker.kwargs:
+        raise TypeError(
+            f"@pytest.mark.rws_script takes steps, not keywords ({', '.join(sorted(marker.kwargs))})"
+        )
+    return Script.of(marker.args) if marker.args else Script.default()
+
+
 def _marked_faults(item: pytest.Item) -> tuple[Fault, ...]:
     """The faults of the test's ``rws_faults`` markers (outermost first), validated."""
     from .core.faults import FaultError, validate_faults
@@ -496,7 +531,15 @@ def rws(
     if bad_fault is not None:
         pytest.fail(str(bad_fault), pytrace=False)
     try:
-        mount = session.open_mount(item, settings, rws_transport)
+        script = _marked_script(item)
+    except (TypeError, ValueError) as exc:
+        bad_script: str | None = f"pytest-responses-ws: @pytest.mark.rws_script: {exc}"
+    else:
+        bad_script = None
+    if bad_script is not None:
+        pytest.fail(bad_script, pytrace=False)
+    try:
+        mount = session.open_mount(item, settings, rws_transport, script)
     except CassetteError as exc:
         problem: CassetteError | None = exc
     else:
@@ -515,18 +558,19 @@ def rws(
         mount=mount,
         budget_mode=session.budget_mode,
         budget_scale=session.budget_scale,
+        scripter=lambda script: session.script_mount(mount, script),
     )
     item.stash[HANDLE_KEY] = handle
     monkeypatch.setenv("OPENAI_BASE_URL", handle.base_url)
     monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
-    if not mount.records:
+    if not mount.reaches_upstream:
         monkeypatch.setenv("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
     allow = AllowList.parse(settings.allow_hosts)
-    guarded = not mount.records and not allow.everything
+    guarded = not mount.reaches_upstream and not allow.everything
     with ExitStack() as guards:
-        if settings.redirect or not mount.records:
+        if settings.redirect or not mount.reaches_upstream:
             target = RedirectTarget(
-                upstream=settings.upstream,
+                upstream=mount.settings.upstream,
                 http_base=handle.base_url,
                 websocket_base=handle.websocket_base_url,
                 route=settings.redirect,
@@ -535,8 +579,8 @@ def rws(
             # Without the network guard behind it, catch libraries the test may import later too.
             guards.enter_context(guard_upstream(monkeypatch, target, import_missing=not guarded))
         if guarded:
-            # Replay only: the server answers everything, so nothing else may be reached.
-            # (A recording mount reaches the upstream, so the guard stays off.)
+            # Replay (or a simulator) answers everything, so nothing else may be reached.
+            # (A mount recording from a real upstream reaches it, so the guard stays off.)
             guards.enter_context(
                 guard_network(
                     monkeypatch,
@@ -550,6 +594,7 @@ def rws(
     handle.close_clients(test_ended=True)
     session.decide_save(item, mount, item.stash.get(PASSED_KEY, False))
     failures = rws_server.remove(mount)
+    session.release(mount)
     item.stash[SUMMARY_KEY] = {**session.summary_for(item, handle), **session.lifecycle_summary(item, mount)}
     # Items live until the session ends; the mount holds the whole cassette and index.
     del item.stash[MOUNT_KEY]

@@ -28,6 +28,7 @@ from .config import (
     parse_budget_mode,
     parse_budget_scale,
     parse_connection_max_age,
+    parse_latency_model,
     parse_lock_timeout,
     parse_max_age,
     parse_on_expiry,
@@ -52,6 +53,7 @@ from .core.lifecycle import (
     unplayed_to_report,
 )
 from .errors import BudgetExceededError, CassetteError, CassetteExpiredError, UnplayedTurnsError
+from .settings import SIM_UPSTREAM
 
 # The server, the cassette store, the reports and the client helpers are imported when a test
 # first needs them: runs that load the plugin without using it do not pay for them.
@@ -63,6 +65,9 @@ if TYPE_CHECKING:
     from .server.app import LoopbackServer
     from .server.mount import Mount
     from .server.prepared import ReplayCache, ReplaySource
+    from .sim.hub import SimulatorHub
+    from .sim.script import Script
+    from .sim.simulator import Simulator
 
 #: CLI option dest / ini name for each setting, and the parser that validates it.
 OPTIONS: dict[str, tuple[str, Any]] = {
@@ -80,6 +85,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "max_age": ("rws_max_age", parse_max_age),
     "on_expiry": ("rws_on_expiry", parse_on_expiry),
     "verify_fail_on": ("rws_verify_fail_on", parse_verify_fail_on),
+    "latency_model": ("rws_latency_model", parse_latency_model),
     "volatile": ("rws_volatile", parse_volatile),
 }
 TRANSPORT_PARAM = "rws_transport"
@@ -105,6 +111,7 @@ class RwsSession:
         self.config = config
         self._server: LoopbackServer | None = None
         self._replay_cache: ReplayCache | None = None
+        self._simulators: SimulatorHub | None = None
         self._proxy: RefusingProxy | None = None
         self.cli = {key: config.getoption(dest) for key, (dest, _) in OPTIONS.items()}
         self.ini = {key: config.getini(dest) or None for key, (dest, _) in OPTIONS.items()}
@@ -168,6 +175,15 @@ class RwsSession:
         return self._replay_cache
 
     @property
+    def simulators(self) -> SimulatorHub:
+        """The simulated upstreams of scripted tests (``rws_script``, ``--rws-upstream=sim``)."""
+        if self._simulators is None:
+            from .sim.hub import SimulatorHub
+
+            self._simulators = SimulatorHub()
+        return self._simulators
+
+    @property
     def server_port(self) -> int | None:
         """The loopback port, or None while the server has not started."""
         return None if self._server is None else self._server.runner.port
@@ -188,6 +204,9 @@ class RwsSession:
         if self._proxy is not None:
             self._proxy.stop()
             self._proxy = None
+        if self._simulators is not None:
+            self._simulators.stop()
+            self._simulators = None
 
     # -- collection -----------------------------------------------------------------
 
@@ -238,13 +257,17 @@ class RwsSession:
     def record_command(self, item: pytest.Item) -> str:
         return f"pytest --rws-record-mode=once {shlex.quote(item.nodeid)}"
 
-    def open_mount(self, item: pytest.Item, settings: Settings, transport: Transport) -> Mount:
+    def open_mount(
+        self, item: pytest.Item, settings: Settings, transport: Transport, script: Script | None = None
+    ) -> Mount:
+        """The test's mount; with a ``script`` (or ``--rws-upstream=sim``) its upstream is a simulator."""
         from .cassette.store import check_cassette_path
         from .server.mount import Mount
 
         path = self.cassette_path_for(item, settings)
         check_cassette_path(path)  # before anything is recorded, not when it is written
         claim = self._claim_recording(path, settings)
+        mount_id = ""
         try:
             source = self._existing_cassette(path, settings)
             expiry = self._expiry(path, settings, source.cassette if source is not None else None)
@@ -254,9 +277,13 @@ class RwsSession:
                 source, found = None, _found_cassette(path)
             elif settings.record_mode in (RecordMode.REWRITE, RecordMode.VERIFY):
                 found = _found_cassette(path)
-            server = self.server
+            mount_id = self.server.new_mount_id()
+            simulator = None
+            if script is not None or settings.upstream == SIM_UPSTREAM:
+                simulator = self._simulator(mount_id, settings, script)
+                settings = dataclasses.replace(settings, upstream=simulator[1])
             mount = Mount(
-                server.new_mount_id(),
+                mount_id,
                 settings,
                 path,
                 source.cassette if source is not None else None,
@@ -266,11 +293,15 @@ class RwsSession:
                 cassette_lock=claim,
                 lock_timeout_s=self.lock_timeout_s,
                 found=found,
+                simulated=simulator is not None,
             )
         except BaseException:
             if claim is not None:
                 claim.release()
+            self.release_simulator(mount_id)
             raise
+        if simulator is not None:
+            simulator[0].on_script_error = mount.fail  # a callable step that raised fails the test
         if expiry is not None:
             self._report_expiry(item, mount, expiry)
         return mount
@@ -347,6 +378,45 @@ class RwsSession:
                 f"pytest-responses-ws: the recording was not written to {mount.path}: the test did not "
                 "pass (save='passed'); --rws-save=always writes it whatever happens",
             )
+
+    def _simulator(self, key: str, settings: Settings, script: Script | None) -> tuple[Simulator, str]:
+        """A simulator for one test, served under ``key``: (the simulator, its base URL)."""
+        from .sim.app import SimulatorApp
+        from .sim.simulator import Simulator
+
+        simulator = Simulator(script)
+        app = SimulatorApp(
+            simulator,
+            require_auth=False,
+            latency=settings.latency_model if settings.timing.model else None,
+        )
+        return simulator, self.simulators.add(key, app)
+
+    def script_mount(self, mount: Mount, script: Script) -> None:
+        """``rws.script()``: the script answers the test from now on (see :meth:`Mount.simulate`)."""
+        app = self.simulators.get(mount.id)
+        if app is not None:
+            app.simulator.script = script
+            app.simulator.given_errors.clear()
+            return
+        if mount.replays and not mount.missing_cassette:
+            return  # the test replays its cassette; nothing the simulator would answer
+        simulator, url = self._simulator(mount.id, mount.settings, script)
+        simulator.on_script_error = mount.fail
+        try:
+            mount.simulate(url)
+        except BaseException:
+            self.release_simulator(mount.id)
+            raise
+
+    def release(self, mount: Mount) -> None:
+        """The test has ended: its simulator (if any) stops serving."""
+        self.release_simulator(mount.id)
+
+    def release_simulator(self, key: str) -> None:
+        """Stop serving the simulator under ``key``, if one was started."""
+        if self._simulators is not None:
+            self._simulators.remove(key)
 
     def _claim_recording(self, path: Path, settings: Settings) -> CassetteLock | None:
         """In ``once`` mode, one process records a missing cassette; the others wait, then replay.
@@ -484,15 +554,24 @@ class RwsSession:
     # -- reports ------------------------------------------------------------------
 
     def summary_for(self, item: pytest.Item, handle: RwsHandle) -> dict[str, Any]:
+        from .core.budgets import MODEL_METRICS
         from .report.summary import summarize
 
+        # Modeled tests (replayed under the model, or budgeting its gain) report its projection;
+        # the others do not pay for counting tokens.
+        marker = item.get_closest_marker("rws_budget")
+        modeled = handle.settings.timing.model or (
+            marker is not None and any(key in MODEL_METRICS for key in marker.kwargs)
+        )
+        turns = handle.modeled_turns() if modeled else handle.turns
         return summarize(
             nodeid=item.nodeid,
             test=transport_free_id(item),
             transport=handle.transport,
-            turns=handle.turns,
+            turns=turns,
             counts=handle.counts(),
             violations=list(handle.violations),
+            projection=handle.projection_of(turns).as_dict() if modeled else None,
         )
 
     def collect(self, report: pytest.TestReport) -> None:
@@ -512,12 +591,18 @@ class RwsSession:
 
         return terminal_lines(measured)
 
+    def model_lines(self) -> list[str]:
+        """The terminal section of modeled service time per transport (modeled tests only)."""
+        from .report.summary import model_lines
+
+        return model_lines([s for s in self.summaries if s["turns"]])
+
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""
         if not (self.report_path or self.html_report_path or self.summaries):
             return []  # none asked for, and no test used rws: nothing to import or write
         from .report import write_text_atomically
-        from .report.summary import markdown_table, report_document
+        from .report.summary import report_document
 
         measured = [s for s in self.summaries if s["turns"]]
         document = report_document(measured)
@@ -548,11 +633,7 @@ class RwsSession:
             attempt(self._path(self.html_report_path), lambda: render_html(document))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary and measured:
-            attempt(
-                Path(step_summary),
-                lambda: "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n",
-                append=True,
-            )
+            attempt(Path(step_summary), lambda: _step_summary(measured), append=True)
         return problems
 
     def _path(self, value: str) -> Path:
@@ -580,6 +661,21 @@ def _collected_rws_config(item: pytest.Item) -> Mapping[str, Any]:
         )
     value = function()
     return value if isinstance(value, Mapping) else {}
+
+
+def _step_summary(measured: Sequence[Mapping[str, Any]]) -> str:
+    """The GitHub step summary: the per-turn table, and the modeled times when a test was modeled."""
+    from .report.summary import markdown_table, model_rows
+
+    text = "### Responses API per-turn overhead (ms)\n\n" + markdown_table(measured) + "\n\n"
+    modeled = model_rows(measured)
+    if modeled:
+        text += (
+            "### Modeled service time, HTTP vs WebSocket (* projected)\n\n"
+            + markdown_table(measured, modeled)
+            + "\n\n"
+        )
+    return text
 
 
 def _found_cassette(path: Path) -> Cassette | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .cassette.model import TRANSPORTS, Transport
+from .core.latency import DEFAULT_PRESET, PARAMETERS, PRESETS, LatencyModel
 from .core.lifecycle import ExpiryAction, SavePolicy, UnplayedPolicy, VerifyFailOn, parse_duration
 from .core.service_errors import SERVICE_CONNECTION_MAX_AGE_S
 from .core.volatile import VolatileRuleError, compile_volatile
@@ -47,6 +48,8 @@ class BudgetMode(str, enum.Enum):
 
 
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+#: ``--rws-upstream=sim``: record from the package's simulator, served on loopback in-process.
+SIM_UPSTREAM = "sim"
 #: While recording, how long the upstream may take to send the first event of an answer
 #: (for a non-streamed HTTP request, the whole answer), and how long it may then stay
 #: silent between two events. Reasoning models think silently, so both are generous;
@@ -57,11 +60,18 @@ DEFAULT_UPSTREAM_IDLE_TIMEOUT_S = 180.0
 
 @dataclass(frozen=True)
 class Timing:
-    """How fast replayed events are sent: ``factor`` None sends at once."""
+    """How fast replayed events are sent: ``factor`` None sends at once.
+
+    ``model`` sends each event when the service would (the test's latency model, see
+    :class:`~.core.latency.LatencyModel`); ``factor`` is then None.
+    """
 
     factor: float | None = None
+    model: bool = False
 
     def __str__(self) -> str:
+        if self.model:
+            return "model"
         if self.factor is None:
             return "instant"
         return "recorded" if self.factor == 1.0 else f"{self.factor:g}"
@@ -102,6 +112,9 @@ class Settings:
     on_expiry: ExpiryAction = ExpiryAction.WARN
     #: In verify mode, which drift fails the test.
     verify_fail_on: VerifyFailOn = VerifyFailOn.STRUCTURE
+    #: How the service's latency is modeled: replay's pacing under ``timing=model``, and the
+    #: projection over both transports in reports and the ``ws_gain`` budget.
+    latency_model: LatencyModel = PRESETS[DEFAULT_PRESET]
 
 
 #: Keys accepted in ``rws_config`` and as ``rws_cassette`` marker options.
@@ -125,6 +138,7 @@ SETTING_KEYS = (
     "max_age",
     "on_expiry",
     "verify_fail_on",
+    "latency_model",
 )
 #: Settings that are a bound in seconds on a wait.
 TIMEOUT_KEYS = ("upstream_first_event_timeout", "upstream_idle_timeout")
@@ -225,7 +239,7 @@ def parse_lock_timeout(value: Any, source: str) -> float:
 
 
 def parse_timing(value: Any, source: str) -> Timing:
-    """``instant``, ``recorded`` or a positive factor of the recorded pace."""
+    """``instant``, ``recorded``, ``model`` or a positive factor of the recorded pace."""
     if isinstance(value, Timing):
         return value
     text = str(value).strip().lower()
@@ -233,13 +247,17 @@ def parse_timing(value: Any, source: str) -> Timing:
         return Timing(None)
     if text == "recorded":
         return Timing(1.0)
+    if text == "model":
+        return Timing(None, model=True)
     try:
         factor = float(text)
     except ValueError:
         factor = math.nan
     if not math.isfinite(factor) or factor <= 0:
         raise _usage(
-            source, f"unknown timing {value!r}; expected instant, recorded or a positive factor such as 0.5"
+            source,
+            f"unknown timing {value!r}; expected instant, recorded or a positive factor such as 0.5, "
+            "or model (the latency model)",
         )
     return Timing(factor)
 
@@ -268,6 +286,87 @@ def parse_connection_max_age(value: Any, source: str) -> float:
     return seconds
 
 
+@dataclass(frozen=True)
+class LatencySpec:
+    """One source's say on the latency model: a preset (or a whole model) and values over it.
+
+    Sources fold by precedence: a preset or model starts afresh, values replace those of
+    the model below, so ``rws_latency_model = "slow,scale=0.01"`` in the ini file and a
+    marker's ``latency_model={"tokens_per_s": 80}`` give the slow preset at 80 tokens/s,
+    scaled to a hundredth.
+    """
+
+    base: LatencyModel | None = None
+    values: tuple[tuple[str, float], ...] = ()
+
+    def apply(self, below: LatencyModel) -> LatencyModel:
+        """The model this source makes of the one below it."""
+        return (self.base or below).with_values(**dict(self.values))
+
+
+def _latency_number(name: str, raw: Any, source: str) -> float:
+    try:
+        number = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise _usage(source, f"latency model {name} must be a number, got {raw!r}")
+    return number
+
+
+def _latency_preset(name: Any, source: str) -> LatencyModel:
+    model = PRESETS.get(str(name).strip().lower()) if isinstance(name, str) else None
+    if model is None:
+        raise _usage(source, f"unknown latency model preset {name!r}; expected {' or '.join(PRESETS)}")
+    return model
+
+
+def parse_latency_model(value: Any, source: str) -> LatencySpec:
+    """A latency model from a preset name and ``key=value`` overrides (``"fast,scale=0.01"``),
+    a mapping (``{"preset": "slow", "tokens_per_s": 80}``) or a :class:`LatencyModel`."""
+    if isinstance(value, LatencySpec):
+        return value
+    if isinstance(value, LatencyModel):
+        entries: dict[str, Any] = {}
+        base: LatencyModel | None = value
+    elif isinstance(value, Mapping):
+        entries = {str(k): v for k, v in value.items() if k != "preset"}
+        base = _latency_preset(value["preset"], source) if "preset" in value else None
+    elif isinstance(value, str):
+        base, entries = None, {}
+        for part in value.replace(",", " ").split():
+            name, equals, raw = part.partition("=")
+            if not equals:
+                if base is not None or entries:
+                    raise _usage(source, f"latency model {value!r}: the preset ({part!r}) comes first, once")
+                base = _latency_preset(name, source)
+                continue
+            entries[name.strip()] = raw
+        if base is None and not entries:
+            raise _usage(
+                source,
+                f"empty latency model; expected a preset ({' or '.join(PRESETS)}) and key=value overrides",
+            )
+    else:
+        raise _usage(
+            source, f"latency model must be a preset name, a mapping or a LatencyModel, got {value!r}"
+        )
+    unknown = [name for name in entries if name not in PARAMETERS]
+    if unknown:
+        raise _usage(
+            source,
+            f"unknown latency model parameter(s) {', '.join(map(repr, unknown))}; expected preset, {', '.join(PARAMETERS)}",
+        )
+    spec = LatencySpec(
+        base, tuple((name, _latency_number(name, raw, source)) for name, raw in entries.items())
+    )
+    try:
+        spec.apply(PRESETS[DEFAULT_PRESET])
+    except ValueError as exc:
+        raise _usage(source, f"latency model: {exc}") from None
+    return spec
+
+
 def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
     """Transport names (comma-separated text or a list), in order, without repeats."""
     names = value.split(",") if isinstance(value, str) else list(value)
@@ -288,8 +387,13 @@ def parse_transports(value: Any, source: str) -> tuple[Transport, ...]:
 
 
 def parse_upstream(value: Any, source: str) -> str:
-    """The upstream base URL, without a final slash; never with credentials or a query."""
+    """The upstream base URL, without a final slash; never with credentials or a query.
+
+    ``sim`` is the package's simulator (on loopback, in-process).
+    """
     text = str(value).strip().rstrip("/")
+    if text.lower() == SIM_UPSTREAM:
+        return SIM_UPSTREAM
     if "@" in text.split("://", 1)[-1].split("/", 1)[0]:
         raise _usage(
             source,
@@ -305,7 +409,9 @@ def parse_upstream(value: Any, source: str) -> str:
         )
     if not text.startswith(("http://", "https://", "ws://", "wss://")):
         raise _usage(
-            source, f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}"
+            source,
+            f"upstream {value!r} must be an http(s):// or ws(s):// URL such as {DEFAULT_UPSTREAM}, "
+            f"or {SIM_UPSTREAM} (the simulator)",
         )
     return text
 
@@ -387,6 +493,8 @@ def _parse(key: str, value: Any, source: str) -> Any:
     parser = _LIFECYCLE_PARSERS.get(key)
     if parser is not None:
         return parser(value, source)
+    if key == "latency_model":
+        return parse_latency_model(value, source)
     if key in ("allow_playback_repeats", "redirect"):
         if not isinstance(value, bool):
             raise _usage(source, f"{key} must be True or False, got {value!r}")
@@ -429,10 +537,16 @@ def resolve_settings(
         (marker, marker_source),
         (cli, "command line"),
     )
+    latency = PRESETS[DEFAULT_PRESET]
     for layer, source in layers:
         for key, value in layer.items():
             if key in SETTING_KEYS and value is not None:
-                resolved[key] = _parse(key, value, f"{source} {key}")
+                parsed = _parse(key, value, f"{source} {key}")
+                if key == "latency_model":
+                    # Each source refines the model of the sources below it (see LatencySpec).
+                    latency = parsed.apply(latency)
+                    parsed = latency
+                resolved[key] = parsed
     name = marker.get("name")
     if name is not None and not isinstance(name, str):
         raise _usage(marker_source, f"name must be a string, got {name!r}")

@@ -39,11 +39,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..cassette.model import Transport, Turn
+from ..cassette.model import RecordedSteer, Transport, Turn
 from ..cassette.redact import Redactor
 from ..errors import CassetteFormatError, CassetteMissError, CassetteNotFoundError, RwsError
 from .explain import explain_miss
 from .faults import FaultPlan, InjectFault, Injection
+from .latency import ContextTokens, LatencyModel, RecordedTokens, schedule, turn_tokens
 from .match import MatchResult, turn_response
 from .metrics import TurnTrace, finish_recorded
 from .prepared import RULE_ERROR_CODES as RULE_ERROR_CODES  # re-exported: first defined here
@@ -278,6 +279,8 @@ class EngineSettings:
     filter_headers: Sequence[str] = ()
     #: ``--rws-timing`` factor (None: instant).
     timing_factor: float | None = None
+    #: ``--rws-timing=model``: replayed turns are sent as this model of the service times them.
+    latency: LatencyModel | None = None
     first_event_timeout_s: float = 60.0
     idle_timeout_s: float = 60.0
     #: Refuse chains the service would refuse (``store: false`` responses not on the connection).
@@ -328,6 +331,9 @@ class TurnEngine:
             self.index.mark_played(position)
         #: The faults the test injects (none unless it asks: then one attribute check a turn).
         self.faults = FaultPlan()
+        #: ``--rws-timing=model``: token counts per recorded turn, and the conversations' sizes.
+        self._tokens: dict[int, RecordedTokens] = {}
+        self._contexts = ContextTokens()
 
     # -- the decision -----------------------------------------------------------
 
@@ -381,15 +387,18 @@ class TurnEngine:
         # Over WebSocket only the connection's own upstream socket resolves the ids it created.
         connection = turn.connection if turn.transport == "ws" else None
         if connection is not None:
+            trace.held = _chains_from(turn.request, state.created)
             # Its answer is told apart by connection and lane only (HTTP keeps its trace at hand).
             self._forwarded.setdefault((connection, turn.lane), deque()).append(trace)
         return Forward(self.upstream_body(turn.request, turn.raw, connection), trace)
 
     def _play(self, turn: TurnRequest, state: ConnectionState, trace: TurnTrace, position: int) -> Action:
         """Replay the turn at ``position`` of the index in answer to ``turn``."""
-        recorded = self.index.turns[position]
+        recorded = trace.recorded = self.index.turns[position]
         trace.output = self.turn_output(position)
         trace.response_id = recorded.response_id
+        # Held before this turn joins the cache (a failed continuation evicts its parent).
+        trace.held = turn.transport == "ws" and _chains_from(turn.request, state.cached)
         self._cache(state, turn.request, recorded)
         if turn.transport == "ws":
             played = self._play_frames(position, turn.lane, trace)
@@ -586,9 +595,18 @@ class TurnEngine:
                 MISS_HTTP_STATUS,
                 error_body("rws_steer_missing", message),
             )
-            holds.append(Hold(steer.after_event, token, steer.offset_ms / 1000 * factor, timeout_s, missed))
+            holds.append(
+                Hold(steer.after_event, token, self._steer_at(steer, played, factor), timeout_s, missed)
+            )
         # Front to back, whatever order a hand-edited cassette lists them in.
         return replace(played, holds=tuple(sorted(holds, key=lambda hold: hold.index)))
+
+    def _steer_at(self, steer: RecordedSteer, played: PlayFrames, factor: float) -> float:
+        """When the recording's client steered, on the turn's schedule: under the latency model,
+        when the event it steered after was sent."""
+        if self.settings.latency is not None and played.schedule:
+            return played.schedule[max(0, min(steer.after_event, len(played.schedule)) - 1)]
+        return steer.offset_ms / 1000 * factor
 
     def on_steer(self, steer: SteerRequest) -> SteerAction:
         """What to do with one ``response.steer``.
@@ -744,7 +762,7 @@ class TurnEngine:
     def _play_frames(self, position: int, lane: str | None, trace: TurnTrace) -> PlayFrames:
         playback = self.playback(position, lane)
         failures: list[RwsError] = []
-        schedule = self._schedule(position, playback, failures)
+        schedule = self._schedule(position, playback, trace, failures)
         then = None
         if playback.unterminated is not None:
             message = (
@@ -788,7 +806,7 @@ class TurnEngine:
         if playback.unterminated is not None:
             # An HTTP answer ends anyway (its body does), but the cassette is broken: say so.
             failures.append(self._unterminated(position, playback.unterminated))
-        schedule = self._schedule(position, playback, failures)
+        schedule = self._schedule(position, playback, trace, failures)
         return PlayHttp(
             self.http_answer(position, wants_stream),
             playback,
@@ -801,13 +819,17 @@ class TurnEngine:
     def _unterminated(self, position: int, problem: str) -> RwsError:
         return CassetteFormatError(self.settings.cassette, f"/turns/{position}/events", problem)
 
-    def _schedule(self, position: int, playback: Playback, failures: list[RwsError]) -> list[float] | None:
+    def _schedule(
+        self, position: int, playback: Playback, trace: TurnTrace, failures: list[RwsError]
+    ) -> list[float] | None:
         """When to send each frame of a replayed turn, or None for all at once.
 
         A recorded wait no recording could have (a hand-edited offset) fails the test
         naming the event, and the turn is sent at once instead of stalling the client.
         """
         settings = self.settings
+        if settings.latency is not None:
+            return self._modeled_schedule(position, playback, trace, settings.latency, failures)
         factor = settings.timing_factor
         if factor is None:
             return None
@@ -831,6 +853,47 @@ class TurnEngine:
             )
             return None
         return playback.schedule(factor)
+
+    def _modeled_schedule(
+        self,
+        position: int,
+        playback: Playback,
+        trace: TurnTrace,
+        model: LatencyModel,
+        failures: list[RwsError],
+    ) -> list[float] | None:
+        """The send times the latency model gives a replayed turn (``--rws-timing=model``).
+
+        The recorded turn's tokens are counted once; whether the request is held on its
+        connection is the connection state's (:attr:`TurnTrace.held`, decided before).
+        """
+        tokens = self._tokens.get(position)
+        if tokens is None:
+            tokens = self._tokens[position] = turn_tokens(self.index.turns[position])
+        figures = self._contexts.figures(trace.request, tokens, trace.response_id)
+        offsets = schedule(
+            model, tokens, input_tokens=figures.input_tokens, sent_tokens=figures.sent_tokens, held=trace.held
+        )
+        if len(offsets) != len(playback.frames):  # a turn whose events cannot be counted as frames
+            offsets = (offsets + [offsets[-1] if offsets else 0.0] * len(playback.frames))[
+                : len(playback.frames)
+            ]
+        settings = self.settings
+        stall = replace(playback, offsets_s=tuple(offsets)).stalled_wait(
+            settings.first_event_timeout_s, settings.idle_timeout_s
+        )
+        if stall is not None:
+            failures.append(
+                RwsError(
+                    f"--rws-timing=model would make the client wait longer than any recording waits "
+                    f"(upstream_first_event_timeout {settings.first_event_timeout_s:g} s, upstream_idle_timeout "
+                    f"{settings.idle_timeout_s:g} s) before event {stall[0]} of turn {position} of "
+                    f"{settings.cassette}; the turn was sent at once. Lower the latency model's scale "
+                    f"({model.describe()})"
+                )
+            )
+            return None
+        return offsets
 
     # -- misses -------------------------------------------------------------------
 
@@ -898,6 +961,12 @@ class TurnEngine:
     def turn_output(self, position: int) -> list[Any]:
         """Output items of a recorded turn's response (for resent-input accounting), computed once."""
         return self._playbacks_of(position).output(position)
+
+
+def _chains_from(request: Mapping[str, Any], held: set[str]) -> bool:
+    """Whether ``request`` continues one of the ``held`` responses (``previous_response_id``)."""
+    parent = request.get("previous_response_id")
+    return isinstance(parent, str) and parent in held
 
 
 def _canonical(value: Any) -> str:

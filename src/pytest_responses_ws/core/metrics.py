@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..cassette.model import Transport, Turn
+from .latency import ContextTokens, estimate_tokens, sent_items, text_length, turn_tokens
 from .match import turn_response
 from .normalize import canonical_json, normalize_input, normalize_item
 
@@ -67,6 +68,11 @@ class TurnTrace:
     injected_delay_ns: int = 0
     #: While recording: the injection riding on the turn, until its recorded events are known.
     injection: Injection | None = None
+    #: WebSocket: the request chains from a response held on its connection (the service's
+    #: connection-local cache), so the service processes only what it sends.
+    held: bool = False
+    #: The recorded turn that answered it (replayed, or recorded now): its token counts.
+    recorded: Turn | None = None
 
 
 def finish_recorded(trace: TurnTrace, turn: Turn, at_ns: int) -> None:
@@ -74,6 +80,7 @@ def finish_recorded(trace: TurnTrace, turn: Turn, at_ns: int) -> None:
     trace.terminal_ns = at_ns
     trace.outcome = turn.outcome
     trace.response_id = turn.response_id
+    trace.recorded = turn
     response = turn_response(turn) or {}
     output = response.get("output")
     trace.output = list(output) if isinstance(output, list) else []
@@ -121,6 +128,17 @@ class TurnMetrics:
     fault: str | None = None
     #: Latency an injected delay added; left out of ``upstream_ms`` and ``end_to_end_ms``.
     injected_delay_ms: float = 0.0
+    #: Token figures for the latency model (None for a turn no recorded answer ended):
+    #: the whole effective context (recorded usage, else estimated), the tokens of the input
+    #: items the request sent, of those past what the conversation already holds, and of
+    #: the output (reasoning included).
+    input_tokens: int | None = None
+    sent_tokens: int = 0
+    new_tokens: int = 0
+    output_tokens: int | None = None
+    reasoning_tokens: int = 0
+    #: WebSocket: chained from a response held on its connection (see :class:`TurnTrace`).
+    held: bool = False
 
 
 def _ms(ns: int | None) -> float | None:
@@ -146,8 +164,15 @@ def _shared(held: Sequence[tuple[bytes, int]], digests: Sequence[tuple[bytes, in
     return count
 
 
-def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
-    """Metrics for each traced turn, in the order the requests arrived."""
+def compute_turn_metrics(
+    traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] = (), *, tokens: bool = True
+) -> list[TurnMetrics]:
+    """Metrics for each traced turn, in the order the requests arrived.
+
+    ``tokens=False`` leaves the latency model's token figures out (``input_tokens`` and
+    ``output_tokens`` None): counting them reads every turn's recorded answer, which a test
+    that is not modeled does not need.
+    """
     ordered = sorted(traces, key=lambda t: t.arrived_ns)
     origin = min(
         (t.connection_opened_ns if t.connection_opened_ns is not None else t.arrived_ns for t in ordered),
@@ -159,6 +184,7 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
     # Terminal times seen so far: per WebSocket connection, and for all HTTP answers.
     ends_by_connection: dict[int, list[int]] = {}
     http_ends: list[int] = []
+    context_tokens = ContextTokens()  # conversation sizes, for turns without usage
     metrics: list[TurnMetrics] = []
     for index, trace in enumerate(ordered):
         # The latest answer that had left before this request arrived (turns on other lanes,
@@ -189,6 +215,7 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
             context = list(digests)
         resent_items = shared
         resent_bytes = sum(size for _, size in digests[:shared])
+        figures = _token_figures(trace, resent_items, context_tokens) if tokens else {}
         context += [_digest(normalize_item(item)) for item in trace.output]
         contexts[trace.response_id or f"\x00turn{index}"] = (context, opening)
 
@@ -218,6 +245,7 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
                 ended_at_ms=None if end is None else _ms(end - origin),
                 fault=trace.fault,
                 injected_delay_ms=_ms(trace.injected_delay_ns) or 0.0,
+                **figures,
             )
         )
         if end is not None:
@@ -225,6 +253,26 @@ def compute_turn_metrics(traces: Sequence[TurnTrace], tools: Sequence[ToolSpan] 
                 ends_by_connection.setdefault(trace.connection, []) if trace.transport == "ws" else http_ends
             ).append(end)
     return metrics
+
+
+#: Outcomes of turns whose answer did not reach the client as recorded.
+_UNANSWERED = frozenset({"miss", "fault"})
+
+
+def _token_figures(trace: TurnTrace, resent: int, contexts: ContextTokens) -> dict[str, Any]:
+    """The latency model's figures of a turn (see :class:`TurnMetrics`), or none."""
+    if trace.recorded is None or trace.outcome in _UNANSWERED:
+        return {}
+    recorded = turn_tokens(trace.recorded, per_event=False)
+    figures = contexts.figures(trace.request, recorded, trace.response_id)
+    return {
+        "input_tokens": figures.input_tokens,
+        "sent_tokens": figures.sent_tokens,
+        "new_tokens": estimate_tokens(text_length(sent_items(trace.request)[resent:])),
+        "output_tokens": recorded.output_tokens,
+        "reasoning_tokens": recorded.reasoning_tokens,
+        "held": trace.held,
+    }
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:

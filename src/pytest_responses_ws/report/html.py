@@ -476,6 +476,97 @@ def _waterfall(summary: Mapping[str, Any], views: Sequence[_TurnView], axis: _Ax
     return "".join(out)
 
 
+# -- the latency model's timelines ----------------------------------------------------------
+
+_MODEL_ROW_H = 26.0
+_MODEL_BAR_H = 14.0
+
+
+def _model_rows(projection: Mapping[str, Any]) -> list[tuple[str, str, list[tuple[float, float, str]]]]:
+    """(transport, label, segments) per transport: each turn's service part, then its inference."""
+    played = _text(projection.get("played"))
+    turns = [t for t in _seq(projection.get("turns")) if isinstance(t, Mapping)]
+    rows = []
+    for transport in ("http", "ws"):
+        segments: list[tuple[float, float, str]] = []
+        for turn in turns:
+            total = _num(turn.get(f"{transport}_ms")) or 0.0
+            service = min(total, _num(turn.get(f"{transport}_service_ms")) or 0.0)
+            tokens = turn.get("input_tokens") if transport == "http" else turn.get("ws_input_tokens")
+            held = transport == "ws" and bool(turn.get("held"))
+            title = (
+                f"Turn {_int(turn.get('index'))} \u00b7 {_transport_label(transport)}"
+                f"{' (projected)' if transport != played else ''}\n"
+                f"service {_fmt_ms(service, 1)} ms for {_fmt_count(tokens)} input tokens"
+                f"{' (chained on its connection: only what it sent)' if held else ''}\n"
+                f"inference {_fmt_ms(total - service, 1)} ms ({_fmt_count(turn.get('output_tokens'))} output tokens)"
+            )
+            segments.append((service, total - service, title))
+        label = _transport_label(transport) + ("" if transport == played else " *")
+        rows.append((transport, label, segments))
+    return rows
+
+
+def _model_block(projection: Mapping[str, Any], uid: str) -> str:
+    """Both transports' modeled timelines on one scale, side by side, with the gain."""
+    http_ms, ws_ms = _num(projection.get("http_ms")), _num(projection.get("ws_ms"))
+    if http_ms is None or ws_ms is None:
+        return ""
+    model = _map(projection.get("model"))
+    gain = _num(projection.get("gain"))
+    played = _text(projection.get("played"))
+    other = "ws" if played == "http" else "http"
+    axis = _Axis.spanning(0.0, max(http_ms, ws_ms))
+    rows = _model_rows(projection)
+    height = _AXIS_H + len(rows) * _MODEL_ROW_H + _BOTTOM
+    aria = f"Modeled service time over HTTP and WebSocket, gain {_fmt_share(gain)}"
+    out = [
+        f'<svg class="waterfall model" role="img" aria-label="{_esc(aria)}" viewBox="0 0 {_f(_WIDTH)} {_f(height)}"'
+        f' xmlns="http://www.w3.org/2000/svg"><title>{_esc(aria)}</title>',
+        '<text class="axis-title" x="8" y="18">modeled, ms</text>',
+    ]
+    for tick in axis.ticks():
+        x = axis.x(tick)
+        out.append(
+            f'<line class="grid" x1="{_f(x)}" y1="{_f(_AXIS_H - 4)}" x2="{_f(x)}" y2="{_f(height - _BOTTOM)}"/>'
+            f'<text class="tick" x="{_f(x)}" y="18" text-anchor="middle">{_esc(axis.label(tick))}</text>'
+        )
+    for row, (transport, label, segments) in enumerate(rows):
+        mid = _AXIS_H + row * _MODEL_ROW_H + _MODEL_ROW_H / 2
+        y = mid - _MODEL_BAR_H / 2
+        out.append(f'<text class="label" x="8" y="{_f(mid + 4)}">{_esc(label)}</text>')
+        at = 0.0
+        for turn, (service, inference, title) in enumerate(segments):
+            shade = " alt" if turn % 2 else ""
+            for kind, width in (("service", service), ("inference", inference)):
+                if width > 0:
+                    x0, x1 = axis.x(at), axis.x(at + width)
+                    out.append(
+                        f'<rect class="seg {kind}{shade}" x="{_f(x0)}" y="{_f(y)}" width="{_f(max(x1 - x0, 0.5))}"'
+                        f' height="{_f(_MODEL_BAR_H)}"><title>{_esc(title)}</title></rect>'
+                    )
+                at += width
+        total = http_ms if transport == "http" else ws_ms
+        out.append(
+            f'<text class="value" x="{_f(_WIDTH - 8)}" y="{_f(mid + 4)}" text-anchor="end">'
+            f"{_esc(_fmt_ms(total, 0))} ms</text>"
+        )
+    out.append("</svg>")
+    verdict = (
+        f"WebSocket mode saves {_fmt_share(gain)} of the HTTP time"
+        if gain is not None and gain >= 0
+        else f"WebSocket mode is {_fmt_share(-gain if gain is not None else None)} slower"
+    )
+    return (
+        f'<div class="model" id="{uid}-model"><div class="model-head"><strong>{_esc(verdict)}</strong>'
+        f'<span class="gain">{_esc(_fmt_ratio(_num(projection.get("ratio"))))} WebSocket/HTTP</span>'
+        f'<span class="muted">latency model {_esc(_text(model.get("name"), "?"))}: '
+        f"{_esc(_fmt_ms(model.get('ttft_ms'), 0))} ms to first token, {_esc(_fmt_count(model.get('tokens_per_s')))} tok/s;"
+        f" * {_esc(_transport_label(other))} projected from this {_esc(_transport_label(played))} run</span></div>"
+        f"{''.join(out)}</div>"
+    )
+
+
 # -- tables and blocks -----------------------------------------------------------------------
 
 
@@ -591,6 +682,7 @@ def _run_block(summary: Mapping[str, Any], views: Sequence[_TurnView], axis: _Ax
         f"{_outcome_badge(_text(summary.get('outcome'), '?'))}"
         f'<code class="nodeid">{_esc_id(_text(summary.get("nodeid")))}</code></header>'
         f'<div class="stats">{stats}</div>'
+        f"{_model_block(_map(summary.get('projection')), uid) if summary.get('projection') else ''}"
         f"{_waterfall(summary, views, axis, uid)}"
         f"{violation_block}"
         f"{_turn_table(views)}"
@@ -858,6 +950,11 @@ svg.waterfall .stub text{fill:var(--muted);font-weight:600}
 svg.waterfall .stub.miss line,svg.waterfall .stub.miss path{stroke:var(--c-miss)}
 svg.waterfall .stub.miss text{fill:var(--c-miss)}
 svg.waterfall .miss-label{fill:var(--c-miss);font-weight:700;font-size:10.5px;letter-spacing:.04em}
+.model{margin:4px 0 10px}
+.model-head{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 14px;font-size:13px}
+.model-head .gain{font-weight:650;color:var(--ws);font-variant-numeric:tabular-nums}
+svg.waterfall .seg.service{fill:var(--c-handshake)}svg.waterfall .seg.inference{fill:var(--c-upstream)}
+svg.waterfall .seg.alt{opacity:.72}
 .violations{border:1px solid var(--bad-border);background:var(--bad-bg);color:var(--bad);border-radius:8px;
 padding:8px 12px;margin:6px 0 10px;font-size:13px}
 .violations ul{margin:4px 0 0;padding-left:20px}

@@ -30,13 +30,18 @@ def summarize(
     counts: Mapping[str, int],
     outcome: str = "passed",
     violations: Sequence[str] = (),
+    projection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The summary of one test run over one transport."""
+    """The summary of one test run over one transport.
+
+    ``projection`` is the latency model's projection of the turns over both transports
+    (:meth:`~..core.latency.Projection.as_dict`), for a test that was modeled.
+    """
     overhead = [t.overhead_ms for t in turns if t.overhead_ms is not None]
     end_to_end = [t.end_to_end_ms for t in turns if t.end_to_end_ms is not None]
     request_bytes = [float(t.request_bytes) for t in turns]
     total_e2e = sum(end_to_end)
-    return {
+    summary: dict[str, Any] = {
         "nodeid": nodeid,
         "test": test,
         "transport": transport,
@@ -62,6 +67,9 @@ def summarize(
         "budget_violations": list(violations),
         "turn_metrics": [dataclasses.asdict(t) for t in turns],
     }
+    if projection is not None:
+        summary["projection"] = dict(projection)
+    return summary
 
 
 def report_document(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -84,14 +92,21 @@ def compare_transports(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str,
         def ratio(a: float | None, b: float | None) -> float | None:
             return (a / b) if (a is not None and b) else None
 
-        pairs.append(
-            {
-                "test": test,
-                "overhead_median_ratio": ratio(http["overhead_ms"]["median"], ws["overhead_ms"]["median"]),
-                "end_to_end_total_ratio": ratio(http["end_to_end_ms"]["total"], ws["end_to_end_ms"]["total"]),
-                "request_bytes_ratio": ratio(http["request_bytes"]["total"], ws["request_bytes"]["total"]),
+        pair: dict[str, Any] = {
+            "test": test,
+            "overhead_median_ratio": ratio(http["overhead_ms"]["median"], ws["overhead_ms"]["median"]),
+            "end_to_end_total_ratio": ratio(http["end_to_end_ms"]["total"], ws["end_to_end_ms"]["total"]),
+            "request_bytes_ratio": ratio(http["request_bytes"]["total"], ws["request_bytes"]["total"]),
+        }
+        if "projection" in http and "projection" in ws:
+            # Each run as played: the [http] run's HTTP time against the [ws] run's WebSocket time.
+            http_ms, ws_ms = http["projection"]["http_ms"], ws["projection"]["ws_ms"]
+            pair["modeled"] = {
+                "http_ms": http_ms,
+                "ws_ms": ws_ms,
+                "gain": (1 - ws_ms / http_ms) if http_ms else None,
             }
-        )
+        pairs.append(pair)
     return pairs
 
 
@@ -157,18 +172,67 @@ def table_rows(summaries: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def terminal_lines(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
-    rows = table_rows(summaries)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+    return _aligned(table_rows(summaries), 2)
+
+
+_MODEL_HEADER = ("test", "run", "HTTP ms", "WebSocket ms", "gain", "latency model")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def model_rows(summaries: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """Rows of the modeled-time table: per modeled run, both transports and the gain.
+
+    The run's own transport is as played; the other is projected (marked ``*``).
+    """
+    rows: list[tuple[str, ...]] = [_MODEL_HEADER]
+    previous = None
+    for summary in sorted(summaries, key=lambda s: (s["test"], s["transport"])):
+        projection = summary.get("projection")
+        if not isinstance(projection, Mapping):
+            continue
+        test, played = summary["test"], summary["transport"]
+        http_ms = f"{projection['http_ms']:,.1f}" + ("" if played == "http" else "*")
+        ws_ms = f"{projection['ws_ms']:,.1f}" + ("" if played == "ws" else "*")
+        model = projection.get("model", {})
+        rows.append(
+            (
+                test if test != previous else "",
+                played,
+                http_ms,
+                ws_ms,
+                _share(projection.get("gain")),
+                str(model.get("name", "?")) if isinstance(model, Mapping) else "?",
+            )
+        )
+        previous = test
+    return rows if len(rows) > 1 else []
+
+
+def _aligned(rows: Sequence[tuple[str, ...]], left: int) -> list[str]:
+    """Rows as text: the first ``left`` columns left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        cells = [cell.ljust(width) for cell, width in zip(row[:left], widths[:left], strict=True)]
+        cells += [cell.rjust(width) for cell, width in zip(row[left:], widths[left:], strict=True)]
         lines.append("  ".join(cells).rstrip())
     return lines
 
 
-def markdown_table(summaries: Sequence[Mapping[str, Any]]) -> str:
-    rows = table_rows(summaries)
+def model_lines(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The terminal section of modeled service time (empty when no test was modeled)."""
+    rows = model_rows(summaries)
+    if not rows:
+        return []
+    return [*_aligned(rows, 2), "* projected: the run went over the other transport (see docs: ws-speedup)"]
+
+
+def markdown_table(summaries: Sequence[Mapping[str, Any]], rows: Sequence[tuple[str, ...]] = ()) -> str:
+    """A Markdown table of the summaries (``rows``: other rows to lay out, header first)."""
+    rows = rows or table_rows(summaries)
     header, body = rows[0], rows[1:]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]

@@ -292,6 +292,15 @@ class HttpExchange:
         # the client has them, the test may read rws.turns.
         if not answer.stream:
             assert answer.body is not None
+            if schedule:
+                # Paced: the whole answer comes when its turn's last event would have.
+                left = asyncio.ensure_future(self.receive())
+                try:
+                    await asyncio.wait({left}, timeout=schedule[-1])  # bounded: a checked schedule
+                    if left.done():
+                        return
+                finally:
+                    left.cancel()
             trace.terminal_ns = self.mount.clock()
             await self.respond_json(answer.status, answer.body, headers=answer.headers)
             return

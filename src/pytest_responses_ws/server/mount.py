@@ -48,6 +48,8 @@ from ..errors import (
 from ..settings import DEFAULT_LOCK_TIMEOUT_S, RecordMode, Settings
 
 Clock = Callable[[], int]
+#: ``recorded_with.upstream_host`` of a cassette recorded from the simulator.
+SIMULATOR_HOST = "pytest_responses_ws.sim"
 #: Request headers that change from request to request and never carry a credential.
 _NOT_SECRET_HEADERS = frozenset(
     {"content-length", "idempotency-key", "x-stainless-retry-count", "x-stainless-read-timeout"}
@@ -71,9 +73,14 @@ class Mount:
         lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
         found: Cassette | None = None,
         prepared: PreparedTurns | None = None,
+        simulated: bool = False,
     ) -> None:
         """``prepared``: ``existing``'s turns prepared for replay, shared with the other tests that
-        replay the same cassette (see :class:`ReplayCache`); without it the mount prepares its own."""
+        replay the same cassette (see :class:`ReplayCache`); without it the mount prepares its own.
+
+        ``simulated``: the upstream (``settings.upstream``) is the test's simulator on loopback.
+        Without a cassette to replay, it then answers the test live and nothing is written.
+        """
         self.id = mount_id
         self.settings = settings
         self.path = path
@@ -106,25 +113,13 @@ class Mount:
         self.save_recording = True
         #: In verify mode, the drift found when the test ended.
         self.drift: DriftReport | None = None
-        self.engine = TurnEngine(
-            EngineSettings(
-                cassette=path,
-                record_command=record_command,
-                replays=self.replays,
-                records=self.records,
-                missing_cassette=existing is None and not self.records,
-                ignore_fields=settings.ignore_fields,
-                volatile=settings.volatile,
-                allow_playback_repeats=settings.allow_playback_repeats,
-                filter_headers=settings.filter_headers,
-                timing_factor=settings.timing.factor,
-                first_event_timeout_s=settings.upstream_first_event_timeout,
-                idle_timeout_s=settings.upstream_idle_timeout,
-                strict=settings.strict,
-                connection_max_age_s=settings.connection_max_age,
-            ),
-            _replay_turns(existing, prepared),
-        )
+        #: The upstream is the test's simulator (a script, or ``--rws-upstream=sim``).
+        self.simulated = simulated
+        #: Whether what is recorded is written to the cassette.
+        self.persist = True
+        if simulated and not self.records and not has_cassette:
+            self._answer_live()
+        self.engine = self._engine(_replay_turns(existing, prepared))
         self.recorder = SessionRecorder(clock(), Redactor(settings.filter_headers)) if self.records else None
         self.lock = threading.Lock()
         #: Credentials the test's requests carried (both modes): hidden from every message.
@@ -145,6 +140,59 @@ class Mount:
         self._recording_broken = False
         if transport is not None:
             self.engine.prepare(transport)
+
+    def _engine(self, turns: Sequence[Turn] | PreparedTurns) -> TurnEngine:
+        settings = self.settings
+        return TurnEngine(
+            EngineSettings(
+                cassette=self.path,
+                record_command=self.record_command,
+                replays=self.replays,
+                records=self.records,
+                missing_cassette=self.existing is None and not self.records,
+                ignore_fields=settings.ignore_fields,
+                volatile=settings.volatile,
+                allow_playback_repeats=settings.allow_playback_repeats,
+                filter_headers=settings.filter_headers,
+                timing_factor=settings.timing.factor,
+                latency=settings.latency_model if settings.timing.model else None,
+                first_event_timeout_s=settings.upstream_first_event_timeout,
+                idle_timeout_s=settings.upstream_idle_timeout,
+                strict=settings.strict,
+                connection_max_age_s=settings.connection_max_age,
+            ),
+            turns,
+        )
+
+    def _answer_live(self) -> None:
+        # No cassette, and the simulator costs nothing: it answers the test, nothing is written.
+        self.replays, self.records, self.persist = False, True, False
+
+    def simulate(self, upstream: str) -> None:
+        """From now on the test's simulator at ``upstream`` is its upstream (``rws.script()``).
+
+        A test with no cassette to replay is then answered live; one recording records from it.
+        Only before the test's first request: the engine is built anew.
+        """
+        with self.lock:
+            if self.engine.traces:
+                raise RwsError(
+                    "pytest-responses-ws: rws.script() came after the test's first request; script the "
+                    "test before it sends one, or use @pytest.mark.rws_script(...)"
+                )
+            self.settings = dataclasses.replace(self.settings, upstream=upstream)
+            self.simulated = True
+            if not self.records:
+                self._answer_live()
+                self.recorder = SessionRecorder(self.clock(), Redactor(self.settings.filter_headers))
+            faults = self.engine.faults
+            self.engine = self._engine(())
+            self.engine.faults = faults  # armed by the marker, and the handle's view of them
+
+    @property
+    def reaches_upstream(self) -> bool:
+        """Whether the test's requests may reach a real upstream (recording from one)."""
+        return self.records and not self.simulated
 
     @property
     def missing_cassette(self) -> bool:
@@ -246,13 +294,14 @@ class Mount:
         with self.lock:
             return self.engine.index.lookup(request)
 
-    def turn_metrics(self, tools: Sequence[ToolSpan] = ()) -> list[TurnMetrics]:
-        """Metrics of the turns so far (lane names masked: they end up in reports)."""
+    def turn_metrics(self, tools: Sequence[ToolSpan] = (), *, tokens: bool = True) -> list[TurnMetrics]:
+        """Metrics of the turns so far (lane names masked: they end up in reports); ``tokens``:
+        with the latency model's token figures (see :func:`compute_turn_metrics`)."""
         with self.lock:
             traces = list(self.traces)
         return [
             t if t.lane is None else dataclasses.replace(t, lane=self.mask(t.lane))
-            for t in compute_turn_metrics(traces, tools)
+            for t in compute_turn_metrics(traces, tools, tokens=tokens)
         ]
 
     def learn_request_secrets(self, headers: Mapping[str, str], query: str) -> None:
@@ -407,7 +456,7 @@ class Mount:
         if self.recorder is not None and self.verifies:
             if self.drift is None:
                 self._verify(self.recorder)
-        elif self.recorder is not None and self.save_recording:
+        elif self.recorder is not None and self.save_recording and self.persist:
             self._save_recording(self.recorder)
         with self.lock:
             return list(self.failures)
@@ -419,7 +468,11 @@ class Mount:
         merging into the file as the one before left it. Waiting too long fails the test.
         """
         nothing_to_write = (
-            self.recorder is None or not self.recorder.turns or self.verifies or not self.save_recording
+            self.recorder is None
+            or not self.recorder.turns
+            or self.verifies
+            or not self.save_recording
+            or not self.persist
         )  # a hint: finish re-checks
         if nothing_to_write or self._recording_broken or self.cassette_lock.held:
             return
@@ -510,7 +563,7 @@ class Mount:
             recorded_with=RecordedWith(
                 plugin_version=__version__,
                 transport=recorder.turns[0].transport,
-                upstream_host=_host(self.settings.upstream),
+                upstream_host=SIMULATOR_HOST if self.simulated else _host(self.settings.upstream),
                 user_agent=recorder.user_agent,
             ),
             recorded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

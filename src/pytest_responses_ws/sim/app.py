@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.latency import LatencyModel, answer_schedule
 from ..core.replay import compact, error_event, sse_block
 from ..core.service_errors import (
     SERVICE_MAX_ACTIVE_RESPONSES,
@@ -75,12 +76,13 @@ def _missing_key_body() -> dict[str, Any]:
     )
 
 
-async def _send_json(send: Send, status: int, body: object) -> None:
+async def _send_json(send: Send, status: int, body: object, headers: Sequence[tuple[str, str]] = ()) -> None:
+    extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [(b"content-type", b"application/json"), *extra],
         }
     )
     await send({"type": "http.response.body", "body": compact(body).encode(), "more_body": False})
@@ -106,6 +108,9 @@ class SimulatorApp:
     WebSocket connection with close code 1011 after that many events of a turn.
     ``max_active_responses`` is how many responses one WebSocket connection generates at
     once (the service's 16; a test can raise it to record an upstream without the bound).
+    ``latency`` sends each event when the latency model says the service would (instead of
+    ``event_delay_s``): a WebSocket request chained from a response its connection holds pays
+    only for what it sends.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class SimulatorApp:
         close_after_events: int | None = None,
         require_auth: bool = True,
         max_active_responses: int = SERVICE_MAX_ACTIVE_RESPONSES,
+        latency: LatencyModel | None = None,
     ) -> None:
         if max_active_responses < 1:
             raise ValueError(f"max_active_responses must be 1 or more, got {max_active_responses}")
@@ -128,6 +134,7 @@ class SimulatorApp:
         self.close_after_events = close_after_events
         self.require_auth = require_auth
         self.max_active_responses = max_active_responses
+        self.latency = latency
         #: Headers of every request and upgrade received, in arrival order.
         self.handshakes: list[dict[str, str]] = []
 
@@ -153,6 +160,11 @@ class SimulatorApp:
         """Wait ``event_delay_s`` before every event but the first of a turn."""
         if index and self.event_delay_s:
             await asyncio.sleep(self.event_delay_s)
+
+    def pacer(self, request: Mapping[str, Any], events: Sequence[Mapping[str, Any]], held: bool) -> _Pacer:
+        """When to send each event of one answer (started now)."""
+        offsets = answer_schedule(self.latency, request, events, held=held) if self.latency else None
+        return _Pacer(self, offsets)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -188,7 +200,9 @@ class SimulatorApp:
             )
             return
 
-        events = self.simulator.respond(request, connection=ConnectionState(transport="http"))
+        answer = self.simulator.answer(request, connection=ConnectionState(transport="http"))
+        events = answer.events
+        pacer = self.pacer(request, events, False)  # over HTTP the service holds nothing
         first = events[0]
         if first.get("type") == "error" and "status" in first:
             # Refused before any response existed: a plain HTTP error, as the service does.
@@ -196,14 +210,16 @@ class SimulatorApp:
             body = error_body(
                 message=error["message"], error_type=error["type"], code=error["code"], param=error["param"]
             )
-            await _send_json(send, int(first["status"]), body)
+            await pacer.wait(0)
+            await _send_json(send, int(first["status"]), body, answer.headers)
             return
         if request.get("stream") is True:
-            await self._stream_sse(send, events)
+            await self._stream_sse(send, events, pacer)
         else:
+            await pacer.wait(len(events) - 1)
             await _send_json(send, 200, response_from_events(events))
 
-    async def _stream_sse(self, send: Send, events: Sequence[Mapping[str, Any]]) -> None:
+    async def _stream_sse(self, send: Send, events: Sequence[Mapping[str, Any]], pacer: _Pacer) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -215,7 +231,7 @@ class SimulatorApp:
             }
         )
         for index, event in enumerate(events):
-            await self.pace(index)
+            await pacer.wait(index)
             # One event per body chunk, so a client sees each event as the service would send it.
             await send({"type": "http.response.body", "body": sse_block(event).encode(), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -254,6 +270,27 @@ class SimulatorApp:
             await send({"type": "websocket.http.response.body", "body": compact(body).encode()})
         else:
             await send({"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION})
+
+
+class _Pacer:
+    """Paces one answer: at the latency model's send times, or ``event_delay_s`` apart."""
+
+    def __init__(self, app: SimulatorApp, offsets: list[float] | None) -> None:
+        self._app = app
+        self._offsets = offsets
+        self._start = asyncio.get_running_loop().time()
+
+    async def wait(self, index: int) -> None:
+        """Wait until event ``index`` is due."""
+        if self._offsets is None:
+            await self._app.pace(index)
+            return
+        if not self._offsets:
+            return
+        due = self._start + self._offsets[min(index, len(self._offsets) - 1)]
+        delay = due - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 def _items(value: object) -> list[Mapping[str, Any]]:
@@ -438,7 +475,11 @@ class _WebSocketSession:
         if queued:
             # The steer input that waited for this continuation goes first, as on the service.
             frame = {**frame, "input": [*queued, *_items(frame.get("input"))]}
+        parent = frame.get("previous_response_id")
+        # Held: the service's connection-local cache has the parent (not a reconnect, not store).
+        held = isinstance(parent, str) and parent in self._state.cache
         events = simulator.respond(frame, connection=self._state)
+        pacer = self._app.pacer(frame, events, held)
         active: _Active | None = None
         response_id = ""
         sent = 0
@@ -447,7 +488,7 @@ class _WebSocketSession:
             if limit is not None and sent >= limit:
                 await self._close(CLOSE_INTERNAL_ERROR)
                 return False
-            await self._app.pace(index)
+            await pacer.wait(index)
             if active is not None and active.steers and not active.calls:
                 # Steered: the response ends here, and its successor answers the steer.
                 events = [*events[:index], *self._steered(active, response_id)]

@@ -11,19 +11,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-import json
-import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.latency import estimate_tokens, output_chars, request_chars
 from ..core.replay import error_event
 from ..core.synthesize import synthesize_events
-from .script import FunctionCall, Output, Script, Text
+from ..errors import RwsError
+from .script import Error, FunctionCall, Output, Script, ScriptRequest, Step, as_step
 
-__all__ = ["ConnectionState", "Simulator", "error_event"]
+__all__ = ["Answer", "ConnectionState", "ScriptError", "Simulator", "error_event"]
 
 #: ``created_at`` of the first response (2026-01-01T00:00:00Z); each later one adds a second.
 BASE_CREATED_AT = 1_767_225_600
@@ -34,8 +34,6 @@ _OBFUSCATION_TOTAL = 16
 _OBFUSCATION_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 _STREAM_ID = re.compile(r"[A-Za-z0-9_.-]{1,256}")
-
-_DEFAULT_SCRIPT_TEXT = "Hello from the simulated Responses API."
 
 
 @dataclass
@@ -63,11 +61,30 @@ class _Stored:
         return [*self.effective_input, *self.response.get("output", [])]
 
 
+class ScriptError(RwsError):
+    """A callable step of a script raised, or returned something that is not a step."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the simulator answers one request with: the events, and the HTTP headers of an
+    error answer (``retry-after``)."""
+
+    events: list[dict[str, Any]]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 class _RequestError(Exception):
     """A request the real API would refuse; carries the wrapped error body."""
 
     def __init__(
-        self, status: int, error_type: str, code: str | None, message: str, param: str | None
+        self,
+        status: int,
+        error_type: str,
+        code: str | None,
+        message: str,
+        param: str | None,
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -75,6 +92,14 @@ class _RequestError(Exception):
         self.code = code
         self.message = message
         self.param = param
+        self.headers = headers
+
+    @classmethod
+    def scripted(cls, error: Error) -> _RequestError:
+        """The service's answer a script's :class:`Error` stands for."""
+        answer = error.service_error()
+        headers = () if error.retry_after is None else (("retry-after", f"{error.retry_after:g}"),)
+        return cls(answer.status, answer.error_type, answer.code, answer.message, answer.param, headers)
 
     def event(self, stream_id: str | None) -> dict[str, Any]:
         return error_event(
@@ -102,29 +127,6 @@ def _input_items(value: object) -> list[Mapping[str, Any]]:
         "Invalid type for 'input': expected a string or an array of input items.",
         "input",
     )
-
-
-def _text_length(value: object) -> int:
-    """Characters of all strings inside ``value``: the base of the token estimate."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, Mapping):
-        return sum(_text_length(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_text_length(v) for v in value)
-    return 0
-
-
-def _output_chars(item: Mapping[str, Any]) -> int:
-    """Characters the model generated for an output item (ids and statuses do not count)."""
-    if item.get("type") == "function_call":
-        return len(str(item.get("name", ""))) + len(str(item.get("arguments", "")))
-    return sum(_text_length(part.get("text", "")) for part in item.get("content") or [])
-
-
-def _tokens(chars: int) -> int:
-    # About four characters a token, and never zero for a non-empty turn.
-    return max(1, math.ceil(chars / 4))
 
 
 def _normalize_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,8 +163,13 @@ class Simulator:
         model_default: str = "gpt-5.2",
         seed: int = 0,
         chunk_chars: int = 8,
+        on_script_error: Callable[[ScriptError], None] | None = None,
     ) -> None:
-        self.script = script if script is not None else Script([Text(_DEFAULT_SCRIPT_TEXT)])
+        self.script = script if script is not None else Script.default()
+        #: Told of every error of a callable step (the plugin fails the test with it).
+        self.on_script_error = on_script_error
+        #: Positions of the script's errors already given (each is given once).
+        self.given_errors: set[int] = set()
         self.model_default = model_default
         self.seed = seed
         self.chunk_chars = chunk_chars
@@ -198,6 +205,10 @@ class Simulator:
         Returns the events to stream, or a one-element list holding the wrapped ``error`` event
         (``status``, ``error.code``...) when the real API would refuse the request.
         """
+        return self.answer(request, connection=connection).events
+
+    def answer(self, request: Mapping[str, Any], *, connection: ConnectionState) -> Answer:
+        """:meth:`respond`, with the headers an HTTP error answer carries."""
         with self._lock:
             self.requests.append(copy.deepcopy(dict(request)))
             stream_id = request.get("stream_id")
@@ -205,16 +216,18 @@ class Simulator:
                 response = self._create(request, connection)
             except _RequestError as exc:
                 valid_lane = isinstance(stream_id, str) and _STREAM_ID.fullmatch(stream_id) is not None
-                return [exc.event(stream_id if valid_lane else None)]
+                return Answer([exc.event(stream_id if valid_lane else None)], exc.headers)
             options = request.get("stream_options")
             include_obfuscation = not (
                 isinstance(options, Mapping) and options.get("include_obfuscation") is False
             )
-            return synthesize_events(
-                response,
-                chunk_chars=self.chunk_chars,
-                obfuscation=self._obfuscation_for(response["id"]) if include_obfuscation else None,
-                stream_id=stream_id if isinstance(stream_id, str) else None,
+            return Answer(
+                synthesize_events(
+                    response,
+                    chunk_chars=self.chunk_chars,
+                    obfuscation=self._obfuscation_for(response["id"]) if include_obfuscation else None,
+                    stream_id=stream_id if isinstance(stream_id, str) else None,
+                )
             )
 
     def steered(
@@ -286,8 +299,7 @@ class Simulator:
 
         # A warm-up (``generate: false``) prepares state and returns an id, with no model output.
         generate = request.get("generate") is not False
-        tool_results = sum(1 for item in effective_input if item.get("type") == "function_call_output")
-        outputs = self.script.step_for(tool_results).outputs if generate else ()
+        outputs = self._step(request, effective_input, connection).outputs if generate else ()
 
         response = self._response_object(request, [self._output_item(output) for output in outputs])
         response["usage"] = self._usage(request, effective_input, response["output"], generate)
@@ -297,6 +309,44 @@ class Simulator:
         if request.get("store", True) is not False:
             self._store[response["id"]] = stored
         return response
+
+    def _step(
+        self,
+        request: Mapping[str, Any],
+        effective_input: Sequence[Mapping[str, Any]],
+        connection: ConnectionState,
+    ) -> Step:
+        """The script's step for this request: its error is raised, its callable called."""
+        turn = self.script.turn_for(effective_input)
+        position = self.script.pick(turn, self.given_errors)
+        step = self.script.steps[position]
+        if step.error is not None:
+            self.given_errors.add(position)
+            raise _RequestError.scripted(step.error)
+        if step.reply is None:
+            return step
+        asked = ScriptRequest(
+            body=copy.deepcopy(dict(request)),
+            input=tuple(effective_input),
+            tool_outputs=tuple(i for i in effective_input if i.get("type") == "function_call_output"),
+            transport=connection.transport,
+            turn=turn,
+        )
+        name = getattr(step.reply, "__qualname__", repr(step.reply))
+        try:
+            answered = as_step(step.reply(asked))
+            if answered.reply is not None:
+                raise TypeError("it returned a callable; return Text, FunctionCall, a list of them, or Error")
+        except Exception as exc:
+            problem = ScriptError(
+                f"pytest-responses-ws: script step {position} ({name}) raised {type(exc).__name__}: {exc}"
+            )
+            if self.on_script_error is not None:
+                self.on_script_error(problem)
+            raise _RequestError(500, "server_error", "rws_script_error", str(problem), None) from exc
+        if answered.error is not None:
+            raise _RequestError.scripted(answered.error)
+        return answered
 
     def _output_item(self, output: Output) -> dict[str, Any]:
         if isinstance(output, FunctionCall):
@@ -367,10 +417,10 @@ class Simulator:
         output: Sequence[Mapping[str, Any]],
         generate: bool,
     ) -> dict[str, Any]:
-        prompt_chars = _text_length(list(effective_input)) + _text_length(request.get("instructions"))
-        prompt_chars += len(json.dumps(request.get("tools") or []))
-        input_tokens = _tokens(prompt_chars)
-        output_tokens = _tokens(sum(_output_chars(item) for item in output)) if generate else 0
+        # The effective input's size, counted as the latency model estimates a request's.
+        prompt_chars = request_chars({**request, "input": list(effective_input)})
+        input_tokens = max(1, estimate_tokens(prompt_chars))
+        output_tokens = max(1, estimate_tokens(output_chars(output))) if generate else 0
         return {
             "input_tokens": input_tokens,
             "input_tokens_details": {"cached_tokens": 0},

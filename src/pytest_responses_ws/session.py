@@ -593,9 +593,12 @@ class RwsSession:
 
     def model_lines(self) -> list[str]:
         """The terminal section of modeled service time per transport (modeled tests only)."""
+        measured = [s for s in self.summaries if s["turns"]]
+        if not measured:
+            return []
         from .report.summary import model_lines
 
-        return model_lines([s for s in self.summaries if s["turns"]])
+        return model_lines(measured)
 
     def write_reports(self) -> list[str]:
         """Write the reports asked for; returns one message per report that could not be written."""

@@ -49,4 +49,4 @@ def test_a_run_that_never_uses_rws_imports_none_of_the_heavy_parts(project: Proj
     modules = json.loads(out.read_text(encoding="utf-8"))
     assert "pytest_responses_ws.plugin" in modules  # the plugin was loaded
     loaded = [name for name in modules if any(name == h or name.startswith(h + ".") for h in HEAVY)]
-    assert loaded == []
+    assert loaded == [], loaded

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_responses_ws.sim import FunctionCall, Script, Simulator, Text
-from pytest_responses_ws.sim.simulator import ConnectionState
+from pytest_responses_ws.sim.simulator import Answer, ConnectionState
 
 FINAL_TEXT = "The weather is mild everywhere."
 
@@ -48,7 +48,15 @@ class DriftedSimulator(Simulator):
         self.new_type = new_type
 
     def respond(self, request: Mapping[str, Any], *, connection: ConnectionState) -> list[dict[str, Any]]:
-        events = super().respond(request, connection=connection)
+        return self._drift(super().respond(request, connection=connection))
+
+    def answer(self, request: Mapping[str, Any], *, connection: ConnectionState) -> Answer:
+        # The HTTP path asks for an answer (events and error headers), WebSocket for events.
+        answer = super().answer(request, connection=connection)
+        self._drift(answer.events)
+        return answer
+
+    def _drift(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.renamed_step is not None and self._step_of(events) == self.renamed_step:
             for event in events:
                 if event.get("type") == self.old_type:

@@ -37,9 +37,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from ..cassette.model import Transport, Turn
-from .match import turn_response
-from .replay import turn_events
-from .synthesize import response_from_events
 
 if TYPE_CHECKING:
     from .metrics import TurnMetrics
@@ -302,6 +299,10 @@ def recorded_tokens(
 
 def turn_tokens(turn: Turn, *, per_event: bool = True) -> RecordedTokens:
     """:func:`recorded_tokens` of a cassette turn (its events, or the events its body stands for)."""
+    # Imported here: settings import this module, and a run that never replays must not pay for them.
+    from .match import turn_response
+    from .replay import turn_events
+
     response = turn_response(turn, as_copy=False)
     events: Sequence[Mapping[str, Any]] = turn_events(turn) if per_event else ()
     return recorded_tokens(events, response, per_event=per_event)
@@ -430,6 +431,8 @@ def answer_schedule(
     model: LatencyModel, request: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *, held: bool
 ) -> list[float]:
     """Send times (scaled) of an answer the simulator made: its usage drives the model."""
+    from .synthesize import response_from_events
+
     tokens = recorded_tokens(events, response_from_events(events, as_copy=False))
     figures = ContextTokens().figures(request, tokens, None)
     return schedule(

@@ -53,7 +53,7 @@ _NESTED = "[" * 500 + "]" * 500
     [
         (
             _cassette_with_turn(request={"x": "NESTED"}).replace('"NESTED"', _NESTED),
-            "*test_weather.json at /: not usable JSON: arrays and objects nested deeper than 100 levels",
+            "*test_weather.json at /turns/0/request: not usable JSON: arrays and objects nested deeper than 100 levels",
         ),
         (
             _cassette_with_turn(connection=0).replace('"connection": 0', '"connection": ' + "7" * 5000),

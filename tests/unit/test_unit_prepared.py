@@ -3,6 +3,7 @@ the per-process cassette cache, and the canonical JSON the digests are made of."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,12 +14,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_responses_ws.cassette.codec import LazyEvents, decode_cassette, encode_cassette
-from pytest_responses_ws.cassette.model import Cassette, EventLog, RecordedEvent, RecordedWith, Turn
+from pytest_responses_ws.cassette.model import (
+    Cassette,
+    EventLog,
+    RecordedEvent,
+    RecordedWith,
+    Transport,
+    Turn,
+)
 from pytest_responses_ws.cassette.store import write_cassette_atomically
 from pytest_responses_ws.core.jsontext import nesting_depth, too_deep
-from pytest_responses_ws.core.match import TurnIndex, recorded_output
+from pytest_responses_ws.core.match import INDEX_AHEAD_TURNS, TurnIndex, recorded_output
 from pytest_responses_ws.core.normalize import canonical_json, response_output
 from pytest_responses_ws.core.prepared import PreparedTurns
+from pytest_responses_ws.core.replay import Playback
 from pytest_responses_ws.errors import CassetteFormatError
 from pytest_responses_ws.server.prepared import ReplayCache
 
@@ -269,3 +278,132 @@ def test_history_items_sent_as_before_are_not_normalized_again_but_still_decide(
     assert index.key_for(one) == index.keys[0]
     assert index.key_for(other) != index.keys[0]  # the prefix is shared, the new item differs
     assert index.key_for(one) == index.keys[0]  # and back again
+
+
+# -- a long cassette is indexed as far as lookups reach -------------------------------------------
+
+
+def _long_read_cassette(turns: int) -> tuple[Cassette, Cassette]:
+    """(in memory, read from a file) for a chained conversation of ``turns`` turns."""
+    chain = [_turn(f"step {i}", f"resp_{i}", f"resp_{i - 1}" if i else None) for i in range(turns)]
+    original = _cassette(*chain)
+    return original, _read(original)
+
+
+def test_a_long_cassette_read_from_a_file_is_indexed_only_ahead_until_looked_up() -> None:
+    total = INDEX_AHEAD_TURNS + 60
+    original, read = _long_read_cassette(total)
+    lazy, eager = TurnIndex.build(read.turns), TurnIndex.build(original.turns)
+    assert len(lazy._keys) == INDEX_AHEAD_TURNS and len(eager._keys) == total
+    late = original.turns[INDEX_AHEAD_TURNS + 10].request
+    assert lazy.lookup(late).turn == eager.lookup(late).turn == INDEX_AHEAD_TURNS + 10
+    assert len(lazy._keys) == INDEX_AHEAD_TURNS + 11  # indexed up to the turn found, no further
+    assert lazy.knows_response(f"resp_{total - 1}")  # every response id is known from the start
+    assert lazy.keys == eager.keys  # reading every key indexes the rest
+    # Requests past the indexed ones were never decoded.
+    untouched = read.turns[-1]
+    assert "_raw_request" not in untouched.__dict__  # indexed by lazy.keys above
+    fresh = _read(original).turns[-1]
+    assert "_raw_request" in fresh.__dict__ and fresh.unstored  # store: false read at load
+
+
+def test_a_lazy_index_answers_every_lookup_as_an_eager_one() -> None:
+    # Repeated requests (the same key at several positions), a chained request whose parent
+    # is past the indexed turns, a resent history and a miss, in an order that jumps about.
+    original, read = _long_read_cassette(INDEX_AHEAD_TURNS + 40)
+    repeated = _turn("again", "resp_again")
+    turns = (*original.turns, repeated, _turn("again", "resp_again_2"))
+    original, read = _cassette(*turns), _read(_cassette(*turns))
+    requests = [
+        original.turns[INDEX_AHEAD_TURNS + 30].request,
+        {"model": "gpt-5.2", "input": "again", "store": False},
+        {"model": "gpt-5.2", "input": "again", "store": False},
+        {"model": "gpt-5.2", "input": "again", "store": False},  # exhausted
+        {"model": "gpt-5.2", "input": "step 3", "store": False, "previous_response_id": "resp_2"},
+        {"model": "gpt-5.2", "input": "nowhere", "store": False, "previous_response_id": "resp_nope"},
+        original.turns[5].request,
+    ]
+    lazy, eager = TurnIndex.build(read.turns), TurnIndex.build(original.turns)
+    assert len(lazy._keys) < len(eager._keys)
+    for request in requests:
+        got, expected = lazy.lookup(request), eager.lookup(request)
+        assert (got.turn, got.reason, got.exhausted, got.key) == (
+            expected.turn,
+            expected.reason,
+            expected.exhausted,
+            expected.key,
+        )
+    assert lazy.unplayed() == eager.unplayed()
+
+
+def test_a_lazy_index_indexes_the_rest_before_a_turn_is_added() -> None:
+    original, read = _long_read_cassette(INDEX_AHEAD_TURNS + 5)
+    index = TurnIndex.build(read.turns)
+    assert index.add(_turn("new", "resp_new", f"resp_{INDEX_AHEAD_TURNS + 4}")) == INDEX_AHEAD_TURNS + 5
+    assert index.keys[:-1] == TurnIndex.build(original.turns).keys  # the rest indexed first, in order
+    chained = {"model": "gpt-5.2", "input": "new", "store": False}
+    assert index.lookup({**chained, "previous_response_id": f"resp_{INDEX_AHEAD_TURNS + 4}"}).turn == (
+        INDEX_AHEAD_TURNS + 5
+    )
+
+
+def test_a_request_damaged_past_what_loading_checks_fails_when_first_used_naming_it() -> None:
+    original, _ = _long_read_cassette(INDEX_AHEAD_TURNS + 2)
+    text = encode_cassette(original).replace('"input": "step 257"', '"input": ' + "[" * 150 + "]" * 150)
+    read = decode_cassette(text, "c.json")  # the layout and the request's parent id are fine
+    index = TurnIndex.build(read.turns)
+    with pytest.raises(CassetteFormatError) as info:
+        index.lookup({"model": "gpt-5.2", "input": "not recorded", "store": False})  # indexes it all
+    assert info.value.pointer == f"/turns/{INDEX_AHEAD_TURNS + 1}/request"
+    assert "nested deeper than 100 levels" in info.value.problem
+    with pytest.raises(CassetteFormatError):  # and again, the same way
+        _ = read.turns[INDEX_AHEAD_TURNS + 1].request
+
+
+def test_a_turn_read_from_a_file_is_equal_to_the_turn_written_and_replaces_like_one() -> None:
+    original = _turn("hello", "resp_1")
+    read = _read(_cassette(original)).turns[0]
+    assert read == original and original == read and read.request == original.request
+    changed = dataclasses.replace(read, status=201)
+    assert changed.status == 201 and changed.request == original.request and changed != original
+    assert _read(_cassette(changed)).turns[0] == changed
+
+
+# -- a turn played as recorded is sent as its recorded text ---------------------------------------
+
+
+def _lane_turn(lane: str | None, tagged: bool, transport: Transport, error: bool) -> Turn:
+    base = _turn('hé \u2028 "quoted" 1.5e-07', "resp_1")
+    events = tuple(
+        RecordedEvent(e.offset_ms, {**e.data, "stream_id": lane} if tagged else e.data) for e in base.events
+    )
+    if error:  # changes shape on the other transport
+        events += (
+            RecordedEvent(3.0, {"type": "error", "status": 429, "error": {"code": "rate_limit_exceeded"}}),
+        )
+    return dataclasses.replace(base, events=events, lane=lane, transport=transport)
+
+
+@pytest.mark.parametrize("error", [False, True])
+@pytest.mark.parametrize(
+    ("lane", "tagged", "transport"),
+    [(None, False, "ws"), ("a", True, "ws"), ("a", False, "ws"), (None, False, "http"), (None, True, "ws")],
+)
+def test_frames_of_a_turn_read_from_a_file_equal_those_built_from_the_decoded_events(
+    lane: str | None, tagged: bool, transport: Transport, error: bool
+) -> None:
+    written = _lane_turn(lane, tagged, transport, error)
+    read = _read(_cassette(written)).turns[0]
+    for on_lane in (None, "a", "b"):
+        assert Playback.for_websocket(read, on_lane) == Playback.for_websocket(written, on_lane)
+    assert Playback.for_sse(read) == Playback.for_sse(written)
+
+
+def test_a_turn_sent_as_recorded_is_checked_as_decoding_would_check_it() -> None:
+    text = encode_cassette(_cassette(_turn("hello", "resp_1"))).replace(
+        '"delta": "hello"', '"delta": ' + "9" * 5000
+    )
+    read = decode_cassette(text, "c.json").turns[0]
+    with pytest.raises(CassetteFormatError) as info:
+        Playback.for_websocket(read, None)
+    assert info.value.pointer == "/turns/0/events/1/data"

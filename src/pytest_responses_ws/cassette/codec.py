@@ -8,6 +8,8 @@ Decoding validates the structure and names the JSON pointer of the first problem
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import math
 import re
@@ -471,6 +473,8 @@ class _ResponseHead(msgspec.Struct, gc=False):
 class _EventHead(msgspec.Struct, gc=False):
     type: str
     response: _ResponseHead | None = None
+    #: Only whether it is there matters (see LazyEvents.tags_a_lane).
+    stream_id: Any = msgspec.UNSET
 
 
 class _HeadEvent(msgspec.Struct, gc=False):
@@ -521,15 +525,20 @@ def _decode_fast(text: str | bytes, source: Path | str) -> Cassette | None:
     )
 
 
+class _RequestHead(msgspec.Struct, gc=False):
+    previous_response_id: str | None = None
+    store: Any = None
+
+
+# What loading checks of a request (an object, its parent id a string or null); the rest of it
+# is decoded when first used (see FileTurn).
+_REQUEST_HEAD = msgspec.json.Decoder(_RequestHead)
+
+
 def _fast_turn(
     turn: _FastTurn, heads: list[_HeadEvent], source: Path | str, pointer: str, redaction_free: bool
 ) -> Turn:
-    request = _fast_value(turn.request)
-    if not isinstance(request, dict):
-        raise _NotFast
-    parent = request.get("previous_response_id")
-    if parent is not None and not isinstance(parent, str):
-        raise _NotFast
+    request = _REQUEST_HEAD.decode(turn.request)  # a DecodeError: the checking parser says what is wrong
     body = None if turn.body is None else _fast_value(turn.body)
     if body is not None and not isinstance(body, dict):
         raise _NotFast
@@ -538,8 +547,9 @@ def _fast_turn(
         raise _NotFast
     if len(heads) != len(turn.events):
         raise _NotFast
-    return Turn(
-        request=request,
+    return FileTurn(
+        raw_request=(turn.request, source, pointer),
+        unstored=request.store is False,
         events=LazyEvents(turn.events, [head.data for head in heads], source, pointer) if heads else (),
         transport=turn.transport,
         connection=turn.connection,
@@ -573,6 +583,70 @@ def _fast_connection(connection: _FastConnection) -> ConnectionRecord:
         headers=connection.headers,
         close=None if close is None else ConnectionClose(close.code, close.reason, close.by, close.at_ms),
     )
+
+
+class FileTurn(Turn):
+    """A turn read from a file, its request decoded when first used.
+
+    An index digests the turns a test reaches (see ``TurnIndex.build``), so a long cassette's
+    other requests are never built. Loading checked that the request is an object with a
+    string or null ``previous_response_id``; anything else the checking parser refuses in it
+    raises its :class:`CassetteFormatError`, with its pointer, when the request is first used.
+    Equal to a :class:`Turn` with the same fields.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        raw_request: tuple[msgspec.Raw, Path | str, str] | None = None,
+        unstored: bool = False,
+        **fields: Any,
+    ) -> None:
+        """``raw_request``: the request's JSON, the file and the turn's pointer, and ``unstored``
+        its ``store: false``; without them, the arguments of a :class:`Turn` (as
+        ``dataclasses.replace`` passes them)."""
+        if raw_request is None:
+            super().__init__(*args, **fields)
+            return
+        super().__init__({}, *args, **fields)
+        # The dataclass set a placeholder; the property below stands in for it until first used.
+        del self.__dict__["request"]
+        self.__dict__["_raw_request"] = raw_request
+        self.__dict__["_unstored"] = unstored
+
+    @property
+    def unstored(self) -> bool:
+        if "_raw_request" in self.__dict__:  # not decoded yet: loading read it
+            return bool(self.__dict__["_unstored"])
+        return super().unstored
+
+    @functools.cached_property
+    def request(self) -> dict[str, Any]:  # the field, read when first used
+        raw, source, pointer = self.__dict__["_raw_request"]  # kept until decoded: a retry fails alike
+        decoded: Any = None
+        with contextlib.suppress(_NotFast):
+            decoded = _fast_value(raw)
+        if type(decoded) is dict:
+            request: dict[str, Any] = decoded
+        else:
+            r = _Reader(source)
+            try:
+                decoded = parse_json(bytes(raw))
+            except JsonTextError as exc:
+                r.fail(f"{pointer}/request{exc.pointer}", exc.problem)
+            request = r.obj(decoded, f"{pointer}/request")
+        del self.__dict__["_raw_request"]
+        return request
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Turn):
+            return all(getattr(self, f.name) == getattr(other, f.name) for f in _COMPARED_FIELDS)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_COMPARED_FIELDS = tuple(f for f in dataclasses.fields(Turn) if f.compare)
 
 
 class LazyEvents(EventLog):
@@ -643,6 +717,20 @@ class LazyEvents(EventLog):
                     output = self[index].data["response"].get("output")
                 return output if isinstance(output, list) else []
         return None
+
+    def offsets_ms(self) -> list[float]:
+        return [raw.offset_ms for raw in self._raw]
+
+    def tags_a_lane(self) -> bool:
+        return any(head.stream_id is not msgspec.UNSET for head in self._heads)
+
+    def compact_texts(self) -> tuple[str, ...]:
+        texts = []
+        for index, raw in enumerate(self._raw):
+            if self._decoded[index] is None:
+                self[index]  # checked as a use would check it (and kept: it is being played)
+            texts.append(msgspec.json.format(raw.data, indent=-1).decode("utf-8"))
+        return tuple(texts)
 
     def _decode(self, index: int) -> RecordedEvent:
         raw = self._raw[index]

@@ -63,6 +63,24 @@ class EventLog(Sequence[RecordedEvent]):
         """The ``output`` of the final response (the last terminal event's, ``[]`` when it has
         none), or None when an ``error`` event ends the turn or no response ended it."""
 
+    @abstractmethod
+    def offsets_ms(self) -> list[float]:
+        """Every event's ``offset_ms``."""
+
+    @abstractmethod
+    def tags_a_lane(self) -> bool:
+        """Whether any event carries a ``stream_id`` (the lane it was sent on)."""
+
+    @abstractmethod
+    def compact_texts(self) -> tuple[str, ...]:
+        """Each event's ``data`` as compact JSON: the recorded text with its spaces taken out.
+
+        For a file this plugin wrote that is exactly the compact encoding of the decoded event (a
+        hand-edited file keeps its own escapes and number spellings). Replay sends these as they
+        are, so a turn played unchanged is not encoded again. An event the checking parser
+        refuses raises as decoding it would.
+        """
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
@@ -134,6 +152,11 @@ class Turn:
     #: True when the turn is known to hold no redaction placeholder (set by the decoder when the file
     #: holds none): matching then skips its search of the turn. Not part of the recording.
     redaction_free: bool = field(default=False, compare=False, repr=False)
+
+    @property
+    def unstored(self) -> bool:
+        """Whether the request asked the service not to store its response (``store: false``)."""
+        return self.request.get("store") is False
 
     @functools.cached_property
     def response_id(self) -> str | None:

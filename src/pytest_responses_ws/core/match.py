@@ -127,6 +127,12 @@ class MatchResult:
         return self.turn is not None
 
 
+#: Turns of a cassette read from a file that an index digests when built; later ones are
+#: digested when a lookup first needs them (see :meth:`TurnIndex.build`). Small cassettes are
+#: indexed whole, once, and shared by every test replaying them; a long one costs what is played.
+INDEX_AHEAD_TURNS = 256
+
+
 @dataclass
 class TurnIndex:
     """Recorded turns indexed by :class:`RequestKey`, with per-turn play counts."""
@@ -136,8 +142,9 @@ class TurnIndex:
     #: What varies between runs and must not decide a match (see :mod:`.volatile`).
     volatile: VolatileRules = NO_RULES
     turns: list[Turn] = field(default_factory=list)
-    #: The key of each turn, by position (content digests: comparable across indexes)
-    keys: list[RequestKey] = field(default_factory=list)
+    #: The key of each indexed turn, by position (content digests: comparable across indexes).
+    #: Turns past the last key are not indexed yet (see :meth:`build`); :attr:`keys` has them all.
+    _keys: list[RequestKey] = field(default_factory=list)
     _by_key: dict[RequestKey, list[int]] = field(default_factory=dict)
     #: response id -> context digest after the response's output (what a child chains from)
     _after: dict[str, bytes] = field(default_factory=dict)
@@ -185,11 +192,49 @@ class TurnIndex:
         allow_repeats: bool = False,
         volatile: VolatileRules = NO_RULES,
     ) -> TurnIndex:
+        """An index of ``turns``.
+
+        Turns read from a file that holds no redaction are indexed ahead up to
+        :data:`INDEX_AHEAD_TURNS`, the rest as lookups reach them, in order: a test that plays
+        the first turns of a long cassette digests only those (a lookup that finds nothing
+        indexes the rest before it says so). The response ids are read for every turn up
+        front, so a chained request finds its parent's turn. A turn with a redaction makes
+        every request fill placeholders learned from all turns, so such cassettes (and turns
+        built in memory) are indexed whole here.
+        """
         index = cls(ignore=tuple(ignore), allow_repeats=allow_repeats, volatile=volatile)
+        turns = list(turns)
+        if turns and all(turn.redaction_free for turn in turns):
+            index.turns = turns
+            for position, turn in enumerate(turns):
+                if (response_id := turn.response_id) is not None:
+                    index._creator[response_id] = position
+            index._index_to(min(len(turns), INDEX_AHEAD_TURNS))
+            return index
         with collector_paused():
             for turn in turns:
                 index.add(turn)
         return index
+
+    @property
+    def keys(self) -> list[RequestKey]:
+        """The key of each turn, by position."""
+        self._index_to(len(self.turns))
+        return self._keys
+
+    def _index_to(self, end: int) -> None:
+        """Index the turns not indexed yet before position ``end``."""
+        if len(self._keys) < end:
+            with collector_paused():
+                while len(self._keys) < end:
+                    self._index(len(self._keys))
+
+    def _index_until(self, key: RequestKey) -> None:
+        """Index the turns not indexed yet up to the next one with ``key`` (or all of them)."""
+        with collector_paused():
+            while len(self._keys) < len(self.turns):
+                if self._index(len(self._keys)) == key:
+                    return
 
     # -- keys -------------------------------------------------------------
 
@@ -324,19 +369,28 @@ class TurnIndex:
 
     def add(self, turn: Turn) -> int:
         """Index a turn (recorded earlier or just now) and return its position."""
+        self._index_to(len(self.turns))
         position = len(self.turns)
         self.turns.append(turn)
+        self._index(position)
+        return position
+
+    def _index(self, position: int) -> RequestKey:
+        """Digest the turn at ``position`` (the next one not indexed) and return its key."""
+        turn = self.turns[position]
         output = recorded_output(turn)
         self._learn_placeholders(turn, output)
         key = self.key_for(turn.request)
-        self.keys.append(key)
+        self._keys.append(key)
         # A new list, never an append: copies of this index share the lists (see copy()).
         self._by_key[key] = [*self._by_key.get(key, ()), position]
         response_id = turn.response_id
         if response_id is not None:
             self._after[response_id] = _fold_texts(key.context, self._item_texts(output))
-            self._creator[response_id] = position
-        return position
+            # The last turn creating an id names it (known for every turn of a lazy index).
+            if self._creator.get(response_id, -1) < position:
+                self._creator[response_id] = position
+        return key
 
     def copy(self) -> TurnIndex:
         """An index of the same turns with nothing played: what each test replaying a cassette starts from.
@@ -347,7 +401,7 @@ class TurnIndex:
         index = TurnIndex(ignore=self.ignore, allow_repeats=self.allow_repeats, volatile=self.volatile)
         index._volatile_texts = dict(self._volatile_texts)
         index.turns = list(self.turns)
-        index.keys = list(self.keys)
+        index._keys = list(self._keys)
         index._by_key = dict(self._by_key)
         index._after = dict(self._after)
         index._creator = dict(self._creator)
@@ -380,10 +434,17 @@ class TurnIndex:
 
     def lookup(self, request: Mapping[str, Any]) -> MatchResult:
         """Find the first not-yet-played turn recorded for ``request`` and mark it played."""
+        parent = request.get("previous_response_id")
+        if parent is not None and parent not in self._after and parent in self._creator:
+            self._index_to(self._creator[parent] + 1)  # a lazy index reaches the parent first
         key = self.key_for(request)
         candidates = self._by_key.get(key)
+        while len(self._keys) < len(self.turns) and not any(
+            self._played.get(position, 0) == 0 for position in candidates or ()
+        ):
+            self._index_until(key)
+            candidates = self._by_key.get(key)
         if not candidates:
-            parent = request.get("previous_response_id")
             if parent is not None and parent not in self._after:
                 return MatchResult(
                     key,
@@ -412,7 +473,7 @@ class TurnIndex:
         )
 
     def knows_response(self, response_id: str) -> bool:
-        return response_id in self._after
+        return response_id in self._creator
 
     def mark_played(self, position: int) -> None:
         self._played[position] = self._played.get(position, 0) + 1

@@ -60,7 +60,7 @@ class PreparedTurns:
             self._unstored = frozenset(
                 response_id
                 for turn in self.turns
-                if turn.request.get("store") is False and (response_id := turn.response_id) is not None
+                if turn.unstored and (response_id := turn.response_id) is not None
             )
         return self._unstored
 

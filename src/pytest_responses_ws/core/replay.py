@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..cassette.model import Transport, Turn
+from ..cassette.model import EventLog, Transport, Turn
 from .collector import collector_paused
 from .error_events import as_sse_events, as_websocket_events, error_answer, is_error_event
 
@@ -66,9 +66,15 @@ def transport_events(turn: Turn, transport: Transport) -> list[dict[str, Any]]:
 
 def turn_offsets_ms(turn: Turn) -> list[float]:
     """Recorded offsets of :func:`turn_events`; synthesized events all come at 0."""
+    if isinstance(turn.events, EventLog):
+        return turn.events.offsets_ms()
     if turn.events:
         return [event.offset_ms for event in turn.events]
     return [0.0] * len(turn_events(turn))
+
+
+def _offsets_s(turn: Turn) -> tuple[float, ...]:
+    return tuple(offset / 1000.0 for offset in turn_offsets_ms(turn))
 
 
 def retag_lane(events: Sequence[Mapping[str, Any]], lane: str | None) -> list[dict[str, Any]]:
@@ -88,15 +94,38 @@ def missing_terminal(events: Sequence[Mapping[str, Any]]) -> str | None:
     A WebSocket client reads until a terminal event; a turn without one would leave it
     waiting forever (only a hand-edited cassette has such a turn).
     """
-    if any(event.get("type") in TERMINAL_EVENT_TYPES for event in events):
+    return _missing_terminal([event.get("type") for event in events])
+
+
+def _missing_terminal(types: Sequence[object]) -> str | None:
+    if any(event_type in TERMINAL_EVENT_TYPES for event_type in types):
         return None
     expected = ", ".join(sorted(TERMINAL_EVENT_TYPES))
-    if not events:
+    if not types:
         return f"the turn has no events, so nothing ends it (a turn ends with one of {expected})"
     return (
-        f"no event ends the turn: its {len(events)} event(s) end with {events[-1].get('type')!r}, and a "
+        f"no event ends the turn: its {len(types)} event(s) end with {types[-1]!r}, and a "
         f"turn ends with one of {expected}"
     )
+
+
+def _as_recorded(
+    turn: Turn, transport: Transport, lane: str | None
+) -> tuple[list[str], tuple[str, ...]] | None:
+    """The types and compact texts of a turn read from a file whose events go out on
+    ``transport`` and ``lane`` exactly as recorded, or None when they need changing first.
+
+    Such a turn is sent as its recorded text: nothing is decoded or encoded again.
+    """
+    events = turn.events
+    if not isinstance(events, EventLog) or not events:
+        return None
+    types = [events.event_type(i) for i in range(len(events))]
+    if turn.transport != transport and "error" in types:
+        return None  # error events change shape across transports
+    tagged = events.tags_a_lane()
+    unchanged = (lane == turn.lane and tagged == (lane is not None)) if transport == "ws" else not tagged
+    return (types, events.compact_texts()) if unchanged else None
 
 
 @dataclass(frozen=True)
@@ -113,22 +142,31 @@ class Playback:
     @classmethod
     def for_websocket(cls, turn: Turn, lane: str | None) -> Playback:
         """The turn as WebSocket frames on ``lane``."""
+        recorded = _as_recorded(turn, "ws", lane)
+        if recorded is not None:
+            types, texts = recorded
+            return cls(texts, _offsets_s(turn), _missing_terminal(types))
         events = transport_events(turn, "ws")
         if lane != turn.lane or any("stream_id" in e for e in events) != (lane is not None):
             events = retag_lane(events, lane)
         return cls(
             tuple(compact(event) for event in events),
-            tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
+            _offsets_s(turn),
             missing_terminal(events),
         )
 
     @classmethod
     def for_sse(cls, turn: Turn) -> Playback:
         """The turn as an SSE body: one ``event:``/``data:`` block per event (no ``[DONE]``)."""
+        recorded = _as_recorded(turn, "http", None)
+        if recorded is not None:
+            types, texts = recorded
+            blocks = tuple(sse_text(t, text) for t, text in zip(types, texts, strict=True))
+            return cls(blocks, _offsets_s(turn), _missing_terminal(types))
         events = retag_lane(transport_events(turn, "http"), None)
         return cls(
             tuple(sse_block(event) for event in events),
-            tuple(offset / 1000.0 for offset in turn_offsets_ms(turn)),
+            _offsets_s(turn),
             missing_terminal(events),
         )
 
@@ -167,6 +205,9 @@ class Playback:
 
 #: Turns whose frames a replaying test's set-up encodes ahead (more are encoded when first matched).
 PREPARE_AHEAD_TURNS = 256
+#: ... as long as they hold no more events than this in all: set-up stays bounded however long
+#: the turns are (a few milliseconds), and a short cassette is prepared whole.
+PREPARE_AHEAD_EVENTS = 2048
 
 
 class PlaybackCache:
@@ -184,14 +225,19 @@ class PlaybackCache:
         self._outputs: dict[int, list[Any]] = {}
 
     def prepare(self, transport: Transport, count: int = PREPARE_AHEAD_TURNS) -> None:
-        """Build the first ``count`` turns' frames and outputs now, off every turn's path.
+        """Build the first ``count`` turns' frames and outputs now, off every turn's path (fewer
+        when they hold more than :data:`PREPARE_AHEAD_EVENTS` events).
 
         Encoding a turn's events costs more than matching it; done at set-up it is not part of
         the per-turn time a test (and its budgets) sees. A longer cassette's later turns are
         built when first matched, so set-up stays proportional to what a test can play first.
         """
+        events = 0
         with collector_paused():  # many fresh, acyclic containers (see collector_paused)
             for position in range(min(count, len(self.turns))):
+                events += len(self.turns[position].events)
+                if position and events > PREPARE_AHEAD_EVENTS:
+                    break
                 if transport == "ws":
                     self.websocket(position, self.turns[position].lane)
                 else:
@@ -226,15 +272,23 @@ class PlaybackCache:
         """Output items of a recorded turn's response (for resent-input accounting)."""
         output = self._outputs.get(position)
         if output is None:
-            response = turn_response(self.turns[position]) or {}
-            value = response.get("output")
+            turn = self.turns[position]
+            if isinstance(turn.events, EventLog) and not (turn.body is not None and "output" in turn.body):
+                value = turn.events.final_output()  # decodes the output alone
+            else:
+                value = (turn_response(turn) or {}).get("output")
             output = self._outputs[position] = list(value) if isinstance(value, list) else []
         return output
 
 
 def sse_block(event: Mapping[str, Any]) -> str:
     """One server-sent event as the Responses API writes it."""
-    return f"event: {event.get('type', 'message')}\ndata: {compact(event)}\n\n"
+    return sse_text(event.get("type", "message"), compact(event))
+
+
+def sse_text(event_type: str, data: str) -> str:
+    """One server-sent event from its type and its data's compact JSON."""
+    return f"event: {event_type}\ndata: {data}\n\n"
 
 
 #: Header pairs of an HTTP answer, encoded for the ASGI server.

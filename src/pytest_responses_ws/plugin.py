@@ -7,9 +7,9 @@ the mount and the pure core.
 from __future__ import annotations
 
 import sys
-from collections.abc import Generator
-from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .handle import RwsHandle
     from .server.app import LoopbackServer
     from .server.mount import Mount
+    from .settings import Settings
     from .sim.script import Script
 
 SESSION_KEY = pytest.StashKey[RwsSession]()
@@ -507,60 +508,77 @@ def rws(
     """This test's handle on the loopback server; clients in the test are pointed at it."""
     from .clients import warm_sdks_in_use
     from .core.faults import FaultError
-    from .guard import AllowList, guard_network
-    from .handle import PLACEHOLDER_API_KEY, RwsHandle
-    from .redirect import RedirectTarget, guard_upstream
 
     item = request.node
     session = request.config.stash[SESSION_KEY]
-    try:
-        settings = session.settings_for(item, rws_config)
-    except pytest.UsageError as exc:
-        bad_setting: pytest.UsageError | None = exc
-    else:
-        bad_setting = None
-    if bad_setting is not None:
-        # This test's own marker or rws_config: error the test alone, in one line.
-        pytest.fail(str(bad_setting), pytrace=False)
-    try:
-        marked_faults = _marked_faults(item)
-    except FaultError as exc:
-        bad_fault: FaultError | None = exc
-    else:
-        bad_fault = None
-    if bad_fault is not None:
-        pytest.fail(str(bad_fault), pytrace=False)
-    try:
-        script = _marked_script(item)
-    except (TypeError, ValueError) as exc:
-        bad_script: str | None = f"pytest-responses-ws: @pytest.mark.rws_script: {exc}"
-    else:
-        bad_script = None
-    if bad_script is not None:
-        pytest.fail(bad_script, pytrace=False)
-    try:
-        mount = session.open_mount(item, settings, rws_transport, script)
-    except CassetteError as exc:
-        problem: CassetteError | None = exc
-    else:
-        problem = None
-    if problem is not None:
-        pytest.fail(str(problem), pytrace=False)  # outside the except: no chained traceback
+    settings = _one_line(lambda: session.settings_for(item, rws_config), pytest.UsageError)
+    marked_faults = _one_line(lambda: _marked_faults(item), FaultError)
+    script = _one_line(lambda: _marked_script(item), TypeError, ValueError, prefix=SCRIPT_MARKER_PREFIX)
+    mount = _one_line(lambda: session.open_mount(item, settings, rws_transport, script), CassetteError)
     mount.engine.faults.add(*marked_faults)
     warm_sdks_in_use()  # an SDK the test module imported is warmed before the test's first turn
     rws_server.add(mount)
     item.stash[MOUNT_KEY] = mount
     item.stash[REPORTED_KEY] = 0  # a rerun of the same item starts counting afresh
-    handle = RwsHandle(
-        transport=rws_transport,
-        base_url=rws_server.base_url(mount),
-        websocket_base_url=rws_server.websocket_base_url(mount),
+    handle = _handle(session, rws_server, mount, rws_transport)
+    item.stash[HANDLE_KEY] = handle
+    with _pointed_at(handle, mount, settings, session, monkeypatch):
+        yield handle
+    handle.close_clients(test_ended=True)
+    session.decide_save(item, mount, item.stash.get(PASSED_KEY, False))
+    failures = rws_server.remove(mount)
+    session.release(mount)
+    item.stash[SUMMARY_KEY] = {**session.summary_for(item, handle), **session.lifecycle_summary(item, mount)}
+    # Items live until the session ends; the mount holds the whole cassette and index.
+    del item.stash[MOUNT_KEY]
+    del item.stash[HANDLE_KEY]
+    late = failures[item.stash.get(REPORTED_KEY, 0) :]
+    if late:
+        item.stash[REPORTED_KEY] = len(failures)
+        pytest.fail(str(combine_failures(late)), pytrace=False)
+
+
+#: How a bad ``rws_script`` marker's message starts.
+SCRIPT_MARKER_PREFIX = "pytest-responses-ws: @pytest.mark.rws_script: "
+
+_T = TypeVar("_T")
+
+
+def _one_line(get: Callable[[], _T], *errors: type[Exception], prefix: str = "") -> _T:
+    """``get()``, or this test failed in one line with what it raised (one of ``errors``).
+
+    For what the test's own markers, config or cassette got wrong: no traceback of ours.
+    """
+    try:
+        return get()
+    except errors as exc:
+        message = f"{prefix}{exc}"
+    pytest.fail(message, pytrace=False)  # outside the except: no chained traceback
+
+
+def _handle(session: RwsSession, server: LoopbackServer, mount: Mount, transport: Transport) -> RwsHandle:
+    from .handle import RwsHandle
+
+    return RwsHandle(
+        transport=transport,
+        base_url=server.base_url(mount),
+        websocket_base_url=server.websocket_base_url(mount),
         mount=mount,
         budget_mode=session.budget_mode,
         budget_scale=session.budget_scale,
         scripter=lambda script: session.script_mount(mount, script),
     )
-    item.stash[HANDLE_KEY] = handle
+
+
+@contextmanager
+def _pointed_at(
+    handle: RwsHandle, mount: Mount, settings: Settings, session: RwsSession, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The test's environment and clients pointed at its mount, and (replaying) the network closed."""
+    from .guard import AllowList, guard_network
+    from .handle import PLACEHOLDER_API_KEY
+    from .redirect import RedirectTarget, guard_upstream
+
     monkeypatch.setenv("OPENAI_BASE_URL", handle.base_url)
     monkeypatch.setenv("OPENAI_WEBSOCKET_BASE_URL", handle.websocket_base_url)
     if not mount.reaches_upstream:
@@ -590,16 +608,4 @@ def rws(
                     token=mount.id,
                 )
             )
-        yield handle
-    handle.close_clients(test_ended=True)
-    session.decide_save(item, mount, item.stash.get(PASSED_KEY, False))
-    failures = rws_server.remove(mount)
-    session.release(mount)
-    item.stash[SUMMARY_KEY] = {**session.summary_for(item, handle), **session.lifecycle_summary(item, mount)}
-    # Items live until the session ends; the mount holds the whole cassette and index.
-    del item.stash[MOUNT_KEY]
-    del item.stash[HANDLE_KEY]
-    late = failures[item.stash.get(REPORTED_KEY, 0) :]
-    if late:
-        item.stash[REPORTED_KEY] = len(failures)
-        pytest.fail(str(combine_failures(late)), pytrace=False)
+        yield

@@ -312,9 +312,12 @@ def test_a_lazy_index_answers_every_lookup_as_an_eager_one() -> None:
     # is past the indexed turns, a resent history and a miss, in an order that jumps about.
     original, read = _long_read_cassette(INDEX_AHEAD_TURNS + 40)
     repeated = _turn("again", "resp_again")
-    turns = (*original.turns, repeated, _turn("again", "resp_again_2"))
+    # A response id created again late (a hand-merged cassette): the last turn creating it names it.
+    duplicate = _turn("dup", "resp_5")
+    turns = (*original.turns, repeated, _turn("again", "resp_again_2"), duplicate)
     original, read = _cassette(*turns), _read(_cassette(*turns))
     requests = [
+        original.turns[6].request,  # chains from resp_5, created again past the indexed turns
         original.turns[INDEX_AHEAD_TURNS + 30].request,
         {"model": "gpt-5.2", "input": "again", "store": False},
         {"model": "gpt-5.2", "input": "again", "store": False},

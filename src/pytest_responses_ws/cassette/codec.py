@@ -622,7 +622,10 @@ class FileTurn(Turn):
 
     @functools.cached_property
     def request(self) -> dict[str, Any]:  # the field, read when first used
-        raw, source, pointer = self.__dict__["_raw_request"]  # kept until decoded: a retry fails alike
+        source_of = self.__dict__.get("_raw_request")  # kept until decoded: a retry fails alike
+        if source_of is None:  # another thread decoded it meanwhile
+            return self.__dict__["request"]  # type: ignore[no-any-return]
+        raw, source, pointer = source_of
         decoded: Any = None
         with contextlib.suppress(_NotFast):
             decoded = _fast_value(raw)
@@ -635,7 +638,7 @@ class FileTurn(Turn):
             except JsonTextError as exc:
                 r.fail(f"{pointer}/request{exc.pointer}", exc.problem)
             request = r.obj(decoded, f"{pointer}/request")
-        del self.__dict__["_raw_request"]
+        self.__dict__.pop("_raw_request", None)
         return request
 
     def __eq__(self, other: object) -> bool:

@@ -435,8 +435,8 @@ class TurnIndex:
     def lookup(self, request: Mapping[str, Any]) -> MatchResult:
         """Find the first not-yet-played turn recorded for ``request`` and mark it played."""
         parent = request.get("previous_response_id")
-        if parent is not None and parent not in self._after and parent in self._creator:
-            self._index_to(self._creator[parent] + 1)  # a lazy index reaches the parent first
+        if parent is not None and parent in self._creator:
+            self._index_to(self._creator[parent] + 1)  # a lazy index reaches the parent's turn first
         key = self.key_for(request)
         candidates = self._by_key.get(key)
         while len(self._keys) < len(self.turns) and not any(

@@ -14,12 +14,15 @@ Each size is a synthetic cassette written with the plugin's codec:
 For each size it prints the file size, the best of three ``load_cassette`` times (wall, and this
 process's CPU time, steadier on a shared machine), the best of three times to
 load *and* open a replay mount (the engine's index over every turn, what a test pays before its first
-request), and the peak traced memory of one load + mount.
+request), the peak traced memory of one load + mount, and the time of one full collection of the
+cyclic garbage collector with that mount alive ("gc after": what the containers the load leaves
+behind cost every full collection the rest of the process makes).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import tempfile
 import time
 import tracemalloc
@@ -153,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"shape {args.shape}")
     print(
         f"{'turns':>7} {'file MB':>8} {'load s':>8} {'(cpu)':>7} {'load+mount s':>13} {'(cpu)':>7} {'peak MB':>8}"
+        f" {'gc after s':>10}"
     )
     for size in args.sizes:
         cassette = Cassette(
@@ -167,13 +171,18 @@ def main(argv: list[str] | None = None) -> None:
             load = best_of(args.runs, lambda path=path: load_cassette(path))
             mount = best_of(args.runs, lambda path=path: load_and_mount(path))
             tracemalloc.start()
-            load_and_mount(path)
+            mounted = load_and_mount(path)
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
+            gc.collect()
+            start = time.perf_counter()
+            gc.collect()
+            collection = time.perf_counter() - start
+            del mounted
             megabytes = path.stat().st_size / 1e6
             print(
                 f"{size:>7} {megabytes:>8.1f} {load[0]:>8.2f} {load[1]:>7.2f} {mount[0]:>13.2f} "
-                f"{mount[1]:>7.2f} {peak / 1e6:>8.0f}"
+                f"{mount[1]:>7.2f} {peak / 1e6:>8.0f} {collection:>10.3f}"
             )
 
 

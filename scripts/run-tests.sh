@@ -7,5 +7,7 @@ set -x
 ruff check .
 ruff format --check .
 mypy
-pytest -p no:cacheprovider -n 2 "$@"
+# One worker more than the cores: about a third of the suite's time is bounded waits (timeouts,
+# paced streams, subprocesses starting), not CPU. RWS_TEST_WORKERS sets another count.
+pytest -p no:cacheprovider -n "${RWS_TEST_WORKERS:-$(( $(nproc) + 1 ))}" "$@"
 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"

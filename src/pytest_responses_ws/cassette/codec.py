@@ -626,18 +626,8 @@ class FileTurn(Turn):
         if source_of is None:  # another thread decoded it meanwhile
             return self.__dict__["request"]  # type: ignore[no-any-return]
         raw, source, pointer = source_of
-        decoded: Any = None
-        with contextlib.suppress(_NotFast):
-            decoded = _fast_value(raw)
-        if type(decoded) is dict:
-            request: dict[str, Any] = decoded
-        else:
-            r = _Reader(source)
-            try:
-                decoded = parse_json(bytes(raw))
-            except JsonTextError as exc:
-                r.fail(f"{pointer}/request{exc.pointer}", exc.problem)
-            request = r.obj(decoded, f"{pointer}/request")
+        where = f"{pointer}/request"
+        request = _Reader(source).obj(_object_when_used(raw, source, where), where)
         self.__dict__.pop("_raw_request", None)
         return request
 
@@ -737,15 +727,21 @@ class LazyEvents(EventLog):
 
     def _decode(self, index: int) -> RecordedEvent:
         raw = self._raw[index]
-        with contextlib.suppress(_NotFast):
-            data = _fast_value(raw.data)
-            if type(data) is dict:
-                return RecordedEvent(raw.offset_ms, data)
-        # Not usable: the checking parser says what is wrong, and where.
         pointer = f"{self._pointer}/events/{index}"
-        r = _Reader(self._source)
-        try:
-            data = parse_json(bytes(raw.data))
-        except JsonTextError as exc:
-            r.fail(f"{pointer}/data{exc.pointer}", exc.problem)
-        return _decode_event(r, {"offset_ms": raw.offset_ms, "data": data}, pointer)
+        data = _object_when_used(raw.data, self._source, f"{pointer}/data")
+        if type(data) is dict:
+            return RecordedEvent(raw.offset_ms, data)
+        return _decode_event(_Reader(self._source), {"offset_ms": raw.offset_ms, "data": data}, pointer)
+
+
+def _object_when_used(raw: msgspec.Raw, source: Path | str, pointer: str) -> Any:
+    """A value of a cassette left undecoded at load: a dict on the fast path, else what the
+    checking parser makes of it (its error names ``pointer`` and the place inside)."""
+    with contextlib.suppress(_NotFast):
+        value = _fast_value(raw)
+        if type(value) is dict:
+            return value
+    try:
+        return parse_json(bytes(raw))
+    except JsonTextError as exc:
+        _Reader(source).fail(f"{pointer}{exc.pointer}", exc.problem)

@@ -71,14 +71,21 @@ def turn_response(turn: Turn, *, as_copy: bool = True) -> dict[str, Any] | None:
 
 
 def recorded_output(turn: Turn) -> list[Any]:
-    """The output items of a turn's final response, canonical (as a client would resend them).
+    """The output items of a turn's final response, canonical (as a client would resend them)."""
+    return [normalize_item(item) for item in output_as_recorded(turn, as_copy=False)]
 
-    Events read from a file answer from their heads, decoding only the output itself.
+
+def output_as_recorded(turn: Turn, *, as_copy: bool = True) -> list[Any]:
+    """The output items of a turn's final response as recorded (``[]`` when it has none).
+
+    Events read from a file answer from their heads, decoding only the output itself (a new
+    value each time); ``as_copy=False`` may give a recorded response's own items otherwise.
     """
     if isinstance(turn.events, EventLog) and not (turn.body is not None and "output" in turn.body):
         output = turn.events.final_output()
-        return [normalize_item(item) for item in output] if output else []
-    return response_output(turn_response(turn, as_copy=False))
+    else:
+        output = (turn_response(turn, as_copy=as_copy) or {}).get("output")
+    return list(output) if isinstance(output, list) else []
 
 
 class _EventData(Sequence[Mapping[str, Any]]):

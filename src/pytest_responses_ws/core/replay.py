@@ -24,7 +24,7 @@ from .error_events import as_sse_events, as_websocket_events, error_answer, is_e
 # Re-exported: they were first defined here.
 from .error_events import error_body as error_body
 from .error_events import error_event as error_event
-from .match import turn_response
+from .match import output_as_recorded, turn_response
 from .record import kept_response_headers
 from .synthesize import TERMINAL_EVENT_TYPES, synthesize_events
 
@@ -272,12 +272,7 @@ class PlaybackCache:
         """Output items of a recorded turn's response (for resent-input accounting)."""
         output = self._outputs.get(position)
         if output is None:
-            turn = self.turns[position]
-            if isinstance(turn.events, EventLog) and not (turn.body is not None and "output" in turn.body):
-                value = turn.events.final_output()  # decodes the output alone
-            else:
-                value = (turn_response(turn) or {}).get("output")
-            output = self._outputs[position] = list(value) if isinstance(value, list) else []
+            output = self._outputs[position] = output_as_recorded(self.turns[position])
         return output
 
 
